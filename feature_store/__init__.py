@@ -1,0 +1,1 @@
+"""Feature store (offline DuckDB, online SQLite/Redis) and behaviour analytics."""

@@ -1,0 +1,1 @@
+"""Recommendation library: events, ingestion, datasets, models, evaluation, registry."""
