@@ -1,0 +1,466 @@
+"""A model registry on the file system: immutable numbered versions, aliases as pointers, a promotion gate.
+
+Layout::
+
+    REGISTRY/<name>/<version>/{artifact/, manifest.json}   immutable, created by one atomic rename
+    REGISTRY/<name>/aliases.json                           {"production": 3, ...}, replaced atomically
+    REGISTRY/<name>/decisions.jsonl                        every promotion decision with its numbers
+    REGISTRY/_runs/<run_id>.json                           training run records
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import logging
+import math
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from recsys.errors import ArtifactError, InputError
+from recsys.registry.manifest import (
+    ARTIFACT_DIR,
+    MANIFEST,
+    MANIFEST_FORMAT,
+    checksums,
+    library_versions,
+    validate_name,
+    validate_version,
+    verify,
+)
+
+if TYPE_CHECKING:
+    from recsys.models.base import Recommender
+
+log = logging.getLogger(__name__)
+
+ALIASES = "aliases.json"
+DECISIONS = "decisions.jsonl"
+RUNS_DIR = "_runs"
+PRODUCTION = "production"
+_LOCK = ".lock"
+_STALE_TMP_S = 3600.0
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered, immutable version of a model."""
+
+    name: str
+    version: int
+    path: Path
+    manifest: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def artifact(self) -> Path:
+        return self.path / ARTIFACT_DIR
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return dict(self.manifest.get("metrics") or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "path": str(self.path), "manifest": self.manifest}
+
+
+@dataclass
+class PromotionDecision:
+    """The outcome of a promotion request, with the numbers it was based on."""
+
+    name: str
+    version: int
+    alias: str
+    promoted: bool
+    reason: str
+    metric: str
+    candidate_value: float | None = None
+    production_value: float | None = None
+    previous_version: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Registry:
+    """Models by name and version under one root folder (see the module docstring for the layout)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    # ---------------------------------------------------------------- paths
+    @staticmethod
+    def _check_alias(alias: str) -> str:
+        validate_name(alias, "alias")
+        if alias.isdecimal():
+            raise ValueError(f"invalid alias {alias!r}: a number would be read as a version")
+        return alias
+
+    def _model_dir(self, name: str) -> Path:
+        return self.root / validate_name(name)
+
+    def _version_dir(self, name: str, version: int) -> Path:
+        return self._model_dir(name) / str(validate_version(version))
+
+    @contextlib.contextmanager
+    def _locked(self, name: str) -> Iterator[Path]:
+        """Serialise read-modify-write of a model's alias file and decision log across processes."""
+        model_dir = self._model_dir(name)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        with (model_dir / _LOCK).open("a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield model_dir
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # ---------------------------------------------------------------- listing
+    def names(self) -> list[str]:
+        """Registered model names (folders holding at least one version)."""
+        if not self.root.is_dir():
+            return []
+        out = []
+        for p in sorted(self.root.iterdir()):
+            if p.is_dir() and not p.name.startswith(("_", ".")) and any(_version_numbers(p)):
+                out.append(p.name)
+        return out
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of `name`, oldest first. A version whose manifest cannot be read has an empty manifest."""
+        model_dir = self._model_dir(name)
+        out = []
+        for v in _version_numbers(model_dir):
+            path = model_dir / str(v)
+            try:
+                manifest = _read_json(path / MANIFEST)
+            except ArtifactError as err:
+                log.warning("%s", err)
+                manifest = {}
+            out.append(ModelVersion(name, v, path, manifest))
+        return out
+
+    def version(self, name: str, ref: str | int = PRODUCTION) -> ModelVersion:
+        """The version `ref` points at: a number, a decimal string, or an alias."""
+        number = self.resolve(name, ref)
+        path = self._version_dir(name, number)
+        return ModelVersion(name, number, path, _read_json(path / MANIFEST))
+
+    def resolve(self, name: str, ref: str | int = PRODUCTION) -> int:
+        """The version number `ref` (number or alias) names; InputError when there is none."""
+        model_dir = self._model_dir(name)
+        if not model_dir.is_dir():
+            known = ", ".join(self.names()) or "none"
+            raise InputError(f"no model named {name!r} in registry {self.root} (known: {known})")
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdecimal()):
+            number = validate_version(ref)
+            if not (model_dir / str(number)).is_dir():
+                raise InputError(f"model {name!r} has no version {number} (versions: {_version_numbers(model_dir)})")
+            return number
+        aliases = self.aliases(name)
+        if ref not in aliases:
+            raise InputError(f"model {name!r} has no alias {ref!r} (aliases: {aliases or 'none'}); promote a "
+                             "version first")
+        return aliases[ref]
+
+    def aliases(self, name: str) -> dict[str, int]:
+        path = self._model_dir(name) / ALIASES
+        if not path.exists():
+            return {}
+        data = _read_json(path)
+        return {str(k): int(v) for k, v in data.items()}
+
+    def decisions(self, name: str) -> list[dict[str, Any]]:
+        """Every promotion decision recorded for `name`, oldest first."""
+        path = self._model_dir(name) / DECISIONS
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    # ---------------------------------------------------------------- register
+    def register(
+        self,
+        name: str,
+        model: Recommender,
+        *,
+        metrics: Mapping[str, float],
+        data: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> ModelVersion:
+        """Store `model` as the next version of `name`. Safe against concurrent registration.
+
+        The version is written in a temporary folder and renamed onto its number in one step, so a reader
+        never sees it half-written; two writers racing for the same number retry with the next one.
+        """
+        model_dir = self._model_dir(name)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=model_dir))
+        try:
+            model.save(tmp / ARTIFACT_DIR)
+            manifest: dict[str, Any] = {
+                "format": MANIFEST_FORMAT,
+                "name": name,
+                "version": None,
+                "model": getattr(model, "name", type(model).__name__),
+                "created": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                "run_id": run_id,
+                "data": _jsonable(dict(data or {})),
+                "params": _jsonable({**model.get_params(), **dict(params or {})}),
+                "metrics": _jsonable(dict(metrics)),
+                "libraries": library_versions(),
+                "files": {f"{ARTIFACT_DIR}/{k}": v for k, v in checksums(tmp / ARTIFACT_DIR).items()},
+            }
+            for _attempt in range(1000):
+                number = max(_version_numbers(model_dir), default=0) + 1
+                manifest["version"] = number
+                _write_json(tmp / MANIFEST, manifest)
+                try:
+                    os.rename(tmp, model_dir / str(number))
+                except OSError as err:
+                    if err.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                        continue  # another writer took this number: take the next
+                    raise
+                log.info("registered %s version %d", name, number)
+                return ModelVersion(name, number, model_dir / str(number), manifest)
+            raise ArtifactError(f"could not find a free version number for {name!r}")  # pragma: no cover
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    # ---------------------------------------------------------------- aliases and promotion
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        """Point `alias` at `version` (no gate). The alias file is replaced atomically."""
+        self._check_alias(alias)
+        number = self.resolve(name, validate_version(version))
+        with self._locked(name) as model_dir:
+            aliases = self.aliases(name)
+            aliases[alias] = number
+            _write_json_atomic(model_dir / ALIASES, aliases)
+
+    def remove_alias(self, name: str, alias: str) -> None:
+        with self._locked(name) as model_dir:
+            aliases = self.aliases(name)
+            if aliases.pop(alias, None) is not None:
+                _write_json_atomic(model_dir / ALIASES, aliases)
+
+    def promote(
+        self,
+        name: str,
+        version: int,
+        *,
+        alias: str = PRODUCTION,
+        metric: str = "ndcg@10",
+        tolerance: float = 0.0,
+        force: bool = False,
+        reason: str | None = None,
+    ) -> PromotionDecision:
+        """Move `alias` to `version` if its `metric` is not worse than the current holder's by more than
+        `tolerance` (absolute); `force` skips the gate. The decision is recorded either way."""
+        self._check_alias(alias)
+        if not math.isfinite(tolerance) or tolerance < 0:
+            raise ValueError(f"tolerance must be a non-negative number, got {tolerance}")
+        candidate = self.version(name, validate_version(version))
+        with self._locked(name) as model_dir:
+            aliases = self.aliases(name)
+            current = aliases.get(alias)
+            cand_value = _metric(candidate.manifest, metric)
+            prod_value = None
+            if current is not None and current != candidate.version:
+                with contextlib.suppress(ArtifactError, InputError):
+                    prod_value = _metric(self.version(name, current).manifest, metric)
+            if force:
+                promoted, why = True, reason or "forced: gate skipped"
+            elif current is None:
+                promoted, why = True, f"no version holds {alias!r} yet"
+            elif current == candidate.version:
+                promoted, why = True, f"version {current} already holds {alias!r}"
+            elif cand_value is None:
+                promoted, why = False, f"candidate has no {metric!r} metric; use force to promote anyway"
+            elif prod_value is None:
+                promoted, why = True, f"current {alias} (version {current}) has no {metric!r} metric"
+            elif cand_value >= prod_value - tolerance:
+                promoted, why = True, (f"{metric} {cand_value:.6g} is within {tolerance:g} of or better than "
+                                       f"{prod_value:.6g}")
+            else:
+                promoted, why = False, (f"{metric} {cand_value:.6g} is worse than the current {alias} "
+                                        f"(version {current}) {prod_value:.6g} by more than {tolerance:g}")
+            decision = PromotionDecision(name, candidate.version, alias, promoted, why, metric, cand_value,
+                                         prod_value, current)
+            if promoted:
+                aliases[alias] = candidate.version
+                _write_json_atomic(model_dir / ALIASES, aliases)
+            record = {"time": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                      "tolerance": tolerance, "forced": force, **decision.to_dict()}
+            with (model_dir / DECISIONS).open("a") as fh:
+                fh.write(json.dumps(record, sort_keys=True) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        log.info("promotion of %s v%d to %s: %s (%s)", name, candidate.version, alias,
+                 "promoted" if promoted else "refused", why)
+        return decision
+
+    def rollback(self, name: str, version: int | None = None, *, alias: str = PRODUCTION) -> PromotionDecision:
+        """Point `alias` back at `version`, or at the version it held before the current one."""
+        current = self.aliases(name).get(alias)
+        if version is None:
+            if current is None:
+                raise InputError(f"model {name!r} has no {alias!r} version to roll back from")
+            version = self._previous_holder(name, alias, current)
+        return self.promote(name, version, alias=alias, force=True,
+                            reason=f"rollback from version {current} to {version}")
+
+    def _previous_holder(self, name: str, alias: str, current: int) -> int:
+        existing = set(_version_numbers(self._model_dir(name)))
+        for d in reversed(self.decisions(name)):
+            prev = d.get("previous_version")
+            if (d.get("alias") == alias and d.get("promoted") and d.get("version") == current
+                    and prev is not None and prev != current and prev in existing):
+                return int(prev)
+        older = [v for v in existing if v < current]
+        if not older:
+            raise InputError(f"model {name!r}: no version before {current} to roll back to")
+        return max(older)
+
+    # ---------------------------------------------------------------- load
+    def load(self, name: str, ref: str | int = PRODUCTION) -> tuple[Recommender, ModelVersion]:
+        """Load version `ref` after checking every file against the manifest's sha256 (ArtifactError if not)."""
+        from recsys.models.base import Recommender
+
+        mv = self.version(name, ref)
+        verify(mv.path, mv.manifest)
+        return Recommender.load(mv.artifact), mv
+
+    # ---------------------------------------------------------------- runs
+    def record_run(self, run: Mapping[str, Any]) -> str:
+        """Store a training run record as ``_runs/<run_id>.json`` (run_id generated when absent)."""
+        run = dict(run)
+        run_id = run.get("run_id") or (datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3))
+        validate_name(str(run_id), "run id")
+        run["run_id"] = run_id
+        run.setdefault("recorded", datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"))
+        runs = self.root / RUNS_DIR
+        runs.mkdir(parents=True, exist_ok=True)
+        _write_json_atomic(runs / f"{run_id}.json", _jsonable(run))
+        return str(run_id)
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run record, oldest first."""
+        folder = self.root / RUNS_DIR
+        if not folder.is_dir():
+            return []
+        records = [_read_json(p) for p in folder.glob("*.json")]
+        return sorted(records, key=lambda r: (str(r.get("recorded", "")), str(r.get("run_id", ""))))
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        path = self.root / RUNS_DIR / f"{validate_name(run_id, 'run id')}.json"
+        if not path.exists():
+            raise InputError(f"no run {run_id!r} in registry {self.root}")
+        return _read_json(path)
+
+    # ---------------------------------------------------------------- gc
+    def gc(self, keep_last: int = 5, *, dry_run: bool = False) -> list[ModelVersion]:
+        """Delete versions other than the newest `keep_last` and every aliased one. Returns what was removed."""
+        if keep_last < 1:
+            raise ValueError(f"keep_last must be at least 1, got {keep_last}")
+        removed = []
+        for name in self.names():
+            with self._locked(name) as model_dir:
+                numbers = _version_numbers(model_dir)
+                keep = set(numbers[-keep_last:]) | set(self.aliases(name).values())
+                for v in numbers:
+                    if v in keep:
+                        continue
+                    path = model_dir / str(v)
+                    removed.append(ModelVersion(name, v, path, {}))
+                    if not dry_run:
+                        # Rename first so a half-deleted folder never looks like a version.
+                        trash = model_dir / f".trash-{v}-{secrets.token_hex(4)}"
+                        os.rename(path, trash)
+                        shutil.rmtree(trash, ignore_errors=True)
+                if not dry_run:
+                    _remove_stale_temp(model_dir)
+        return removed
+
+
+# -------------------------------------------------------------------- helpers
+def _version_numbers(model_dir: Path) -> list[int]:
+    if not model_dir.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.name.isdecimal() and p.is_dir())
+
+
+def _metric(manifest: Mapping[str, Any], metric: str) -> float | None:
+    value = (manifest.get("metrics") or {}).get(metric)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise ArtifactError(f"{path} is missing; the registry entry is incomplete") from err
+    except (OSError, json.JSONDecodeError) as err:
+        raise ArtifactError(f"{path} is unreadable or not JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{path} should hold a JSON object")
+    return data
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    with path.open("w") as fh:
+        json.dump(obj, fh, indent=2, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _write_json_atomic(path: Path, obj: Any) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=2, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _remove_stale_temp(model_dir: Path) -> None:
+    now = time.time()
+    for p in model_dir.iterdir():
+        if p.name.startswith((".tmp-", ".trash-")) and p.is_dir() and now - p.stat().st_mtime > _STALE_TMP_S:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON values (numpy scalars/arrays, tuples, paths and dates converted)."""
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "tolist") and callable(obj.tolist):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, str | int | float | bool) or obj is None:
+        return obj
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    return str(obj)
