@@ -1,0 +1,298 @@
+"""Behaviour metrics, each one SQL question to the lake's ``events`` view (see `feature_store.sql`).
+
+Every function takes a connection from `lake_connection` and returns plain JSON-ready Python values, so the
+report, the CLI's ``--json`` and the tests all read the same numbers. Days are UTC dates; ranges are half-open.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+import duckdb
+import numpy as np
+
+from recsys.errors import InputError
+
+
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days)]
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def summary(con: duckdb.DuckDBPyConnection) -> dict:
+    """Totals of the window: events (overall and by type), distinct users and items."""
+    total, users, items = con.execute(
+        "SELECT count(*), count(DISTINCT user_id), count(DISTINCT item_id) FROM events"
+    ).fetchone()  # type: ignore[misc]
+    by_type = dict(con.execute("SELECT event_type, count(*) FROM events GROUP BY 1 ORDER BY 1").fetchall())
+    return {"events": int(total), "users": int(users), "items": int(items), "events_by_type": by_type}
+
+
+def _rolling_active(con: duckdb.DuckDBPyConnection, days: list[date], window: int) -> dict[str, int]:
+    """Users active in the ``window`` days ending on each day (inclusive), counting only days in the range.
+
+    Each active user-day covers the following ``window`` days up to the user's next active day; those spans never
+    overlap for one user, so a running sum of +1/-1 deltas counts distinct users without a quadratic join.
+    """
+    rows = con.execute(
+        f"""
+        WITH ud AS (SELECT DISTINCT user_id, day FROM events),
+        iv AS (
+            SELECT day AS s,
+                   least(day + {window}, coalesce(lead(day) OVER (PARTITION BY user_id ORDER BY day),
+                                                  day + {window})) AS e
+            FROM ud)
+        SELECT d, sum(x) FROM (SELECT s AS d, 1 AS x FROM iv UNION ALL SELECT e AS d, -1 AS x FROM iv)
+        GROUP BY d ORDER BY d
+        """
+    ).fetchall()
+    delta = {d: int(x) for d, x in rows}
+    out, running = {}, 0
+    for d in days:
+        running += delta.get(d, 0)
+        out[d.isoformat()] = running
+    return out
+
+
+def active_users(con: duckdb.DuckDBPyConnection, start: date, end: date) -> dict:
+    """DAU per day, rolling 7-day WAU and 30-day MAU per day, and stickiness (mean DAU/WAU and DAU/MAU).
+
+    Rolling windows see only the report's range, so the first days' WAU/MAU are over shorter spans.
+    """
+    days = _days(start, end)
+    counts = dict(con.execute("SELECT day, count(DISTINCT user_id) FROM events GROUP BY day").fetchall())
+    dau = {d.isoformat(): int(counts.get(d, 0)) for d in days}
+    wau = _rolling_active(con, days, 7)
+    mau = _rolling_active(con, days, 30)
+
+    def mean_ratio(den: dict[str, int]) -> float | None:
+        ratios = [dau[d] / den[d] for d in dau if den[d] > 0]
+        return float(np.mean(ratios)) if ratios else None
+
+    return {
+        "dau": dau,
+        "wau": wau,
+        "mau": mau,
+        "stickiness": {"dau_over_wau": mean_ratio(wau), "dau_over_mau": mean_ratio(mau)},
+    }
+
+
+_FIRST_SEEN = "SELECT user_id, CAST(min(ts) AS DATE) AS first_day FROM history GROUP BY user_id"
+
+
+def new_vs_returning(con: duckdb.DuckDBPyConnection, start: date, end: date) -> dict:
+    """Users first seen in the window vs users seen before it; per day, actives on their first day vs the rest.
+
+    "First seen" looks at the whole lake before the window's end, not only at the window.
+    """
+    days = _days(start, end)
+    new_total, returning_total = con.execute(
+        f"""
+        WITH fs AS ({_FIRST_SEEN}), act AS (SELECT DISTINCT user_id FROM events)
+        SELECT count(*) FILTER (WHERE fs.first_day >= DATE {_literal(start.isoformat())}),
+               count(*) FILTER (WHERE fs.first_day < DATE {_literal(start.isoformat())})
+        FROM act JOIN fs USING (user_id)
+        """
+    ).fetchone()  # type: ignore[misc]
+    rows = con.execute(
+        f"""
+        WITH fs AS ({_FIRST_SEEN}), ud AS (SELECT DISTINCT user_id, day FROM events)
+        SELECT ud.day, count(*) FILTER (WHERE fs.first_day = ud.day), count(*) FILTER (WHERE fs.first_day < ud.day)
+        FROM ud JOIN fs USING (user_id) GROUP BY ud.day
+        """
+    ).fetchall()
+    per_day = {d: (int(n), int(r)) for d, n, r in rows}
+    return {
+        "new_users": int(new_total),
+        "returning_users": int(returning_total),
+        "daily_new": {d.isoformat(): per_day.get(d, (0, 0))[0] for d in days},
+        "daily_returning": {d.isoformat(): per_day.get(d, (0, 0))[1] for d in days},
+    }
+
+
+def retention(con: duckdb.DuckDBPyConnection, start: date, end: date) -> dict:
+    """Weekly retention by first-seen week (weeks start on Monday).
+
+    Cohorts are users first seen (over the whole lake) inside the window; ``users[i][k]`` is how many of cohort
+    ``i`` were active in its ``k``-th week after the first, within the window; ``rates`` divides by cohort size.
+    """
+    rows = con.execute(
+        f"""
+        WITH fs AS ({_FIRST_SEEN}),
+        cohort AS (SELECT user_id, CAST(date_trunc('week', first_day) AS DATE) AS week FROM fs
+                   WHERE first_day >= DATE {_literal(start.isoformat())}),
+        act AS (SELECT DISTINCT user_id, CAST(date_trunc('week', day) AS DATE) AS week FROM events)
+        SELECT cohort.week, (act.week - cohort.week) // 7 AS k, count(*)
+        FROM cohort JOIN act USING (user_id) WHERE act.week >= cohort.week
+        GROUP BY ALL ORDER BY 1, 2
+        """
+    ).fetchall()
+    last_week = _monday(end - timedelta(days=1))
+    cohorts = sorted({w for w, _, _ in rows})
+    cells = {(w, int(k)): int(n) for w, k, n in rows}
+    users, rates = [], []
+    for w in cohorts:
+        width = (last_week - w).days // 7 + 1
+        row = [cells.get((w, k), 0) for k in range(width)]
+        users.append(row)
+        rates.append([n / row[0] for n in row])
+    return {
+        "cohorts": [w.isoformat() for w in cohorts],
+        "sizes": [row[0] for row in users],
+        "users": users,
+        "rates": rates,
+    }
+
+
+def _monday(d: date) -> date:
+    return d - timedelta(days=d.weekday())
+
+
+def _funnel_levels(steps: Sequence[str], window_s: int, keys: Sequence[str]) -> str:
+    """SQL giving, per key (user, or user and category), the deepest step reached in order within the window.
+
+    Every occurrence of the first step is a candidate start; from it each next step is its earliest occurrence
+    at or after the previous one (strictly after when the step repeats the previous event type) and at most
+    ``window_s`` seconds after the start. Earliest-next is optimal for a fixed start, so the maximum over starts
+    is the deepest reachable step.
+    """
+    key_cols = ", ".join(keys)
+    a_keys = ", ".join(f"a.{k}" for k in keys)
+    on_keys = " AND ".join(f"a.{k} = b.{k}" for k in keys)
+    extra = " AND category IS NOT NULL" if "category" in keys else ""
+    parts = [f"s0 AS (SELECT {key_cols}, ts AS t0, ts AS t, 1 AS level FROM events "
+             f"WHERE event_type = {_literal(steps[0])}{extra})"]
+    for i in range(1, len(steps)):
+        op = "<" if steps[i] == steps[i - 1] else "<="
+        hit = f"(b.ts IS NOT NULL AND b.ts <= a.t0 + to_seconds({int(window_s)}))"
+        # A row that missed a step has t = NULL, which matches nothing later: levels only count in order.
+        parts.append(
+            f"""s{i} AS (
+            SELECT {a_keys}, a.t0, CASE WHEN {hit} THEN b.ts END AS t, a.level + ({hit})::INT AS level
+            FROM s{i - 1} a
+            ASOF LEFT JOIN (SELECT {key_cols}, ts FROM events WHERE event_type = {_literal(steps[i])}{extra}) b
+            ON {on_keys} AND a.t {op} b.ts)"""
+        )
+    return f"WITH {', '.join(parts)} SELECT {key_cols}, max(level) AS level FROM s{len(steps) - 1} GROUP BY ALL"
+
+
+def funnel(
+    con: duckdb.DuckDBPyConnection,
+    steps: Sequence[str],
+    window_s: int,
+    *,
+    top_categories: int = 20,
+) -> dict:
+    """Users reaching each step of an ordered funnel within ``window_s`` seconds of its first step.
+
+    Overall, the funnel is per user across items; by category, only events of that category count. The
+    categories shown are the ``top_categories`` with the most users at the first step.
+    """
+    steps = list(steps)
+    if len(steps) < 2:
+        raise InputError(f"a funnel needs at least two steps, got {steps}")
+    if window_s <= 0:
+        raise InputError(f"the funnel's conversion window must be positive, got {window_s} s")
+    n = len(steps)
+    reach = ", ".join(f"count(*) FILTER (WHERE level >= {i + 1})" for i in range(n))
+    overall = con.execute(f"SELECT {reach} FROM ({_funnel_levels(steps, window_s, ['user_id'])})").fetchone()
+    users = [int(x or 0) for x in overall]  # type: ignore[union-attr]
+    rows = con.execute(
+        f"""SELECT category, {reach} FROM ({_funnel_levels(steps, window_s, ['user_id', 'category'])})
+            GROUP BY category ORDER BY 2 DESC, category LIMIT {int(top_categories)}"""
+    ).fetchall()
+    by_category = [{"category": r[0], "users": [int(x) for x in r[1:]]} for r in rows]
+    return {
+        "steps": steps,
+        "users": users,
+        "conversion": [_ratio(users[i + 1], users[i]) for i in range(n - 1)],
+        "overall_conversion": _ratio(users[-1], users[0]),
+        "window_seconds": int(window_s),
+        "by_category": by_category,
+    }
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def sessions(con: duckdb.DuckDBPyConnection, gap_s: int) -> dict:
+    """Sessions split at more than ``gap_s`` seconds of inactivity: count, length and events per session."""
+    if gap_s <= 0:
+        raise InputError(f"the session gap must be positive, got {gap_s} s")
+    row = con.execute(
+        f"""
+        WITH o AS (SELECT user_id, ts, lag(ts) OVER (PARTITION BY user_id ORDER BY ts) AS prev FROM events),
+        f AS (SELECT user_id, ts,
+                     CASE WHEN prev IS NULL OR ts - prev > to_seconds({int(gap_s)}) THEN 1 ELSE 0 END AS first
+              FROM o),
+        s AS (SELECT user_id, ts, sum(first) OVER (PARTITION BY user_id ORDER BY ts
+                                                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS sid FROM f),
+        per AS (SELECT user_id, sid, count(*) AS n, epoch(max(ts)) - epoch(min(ts)) AS secs FROM s GROUP BY ALL)
+        SELECT count(*), count(DISTINCT user_id), avg(secs), median(secs), avg(n), median(n), max(n),
+               count(*) FILTER (WHERE n = 1)
+        FROM per
+        """
+    ).fetchone()
+    count, users, mean_s, med_s, mean_n, med_n, max_n, single = row  # type: ignore[misc]
+    return {
+        "gap_seconds": int(gap_s),
+        "sessions": int(count),
+        "sessions_per_user": _ratio(int(count), int(users)),
+        "mean_length_seconds": _float(mean_s),
+        "median_length_seconds": _float(med_s),
+        "mean_events_per_session": _float(mean_n),
+        "median_events_per_session": _float(med_n),
+        "max_events_per_session": int(max_n or 0),
+        "single_event_sessions": int(single or 0),
+    }
+
+
+def _float(x: object) -> float | None:
+    return None if x is None else float(x)  # type: ignore[arg-type]
+
+
+def long_tail(con: duckdb.DuckDBPyConnection, curve_points: int = 200) -> dict:
+    """How concentrated events are on few items: share of the top 1% / 10% of items, Gini, Lorenz-like curve.
+
+    Only items with at least one event in the window count (the catalogue is not in the lake).
+    """
+    counts = con.execute("SELECT count(*) AS c FROM events GROUP BY item_id").fetchnumpy()["c"]
+    counts = np.sort(np.asarray(counts, dtype=np.float64))[::-1]  # most popular first
+    n, total = len(counts), float(counts.sum())
+    if n == 0:
+        return {"items": 0, "top_1pct_share": None, "top_10pct_share": None, "gini": None, "curve": []}
+    cum = np.cumsum(counts) / total
+
+    def top_share(frac: float) -> float:
+        return float(cum[max(1, math.ceil(frac * n)) - 1])
+
+    return {
+        "items": n,
+        "top_1pct_share": top_share(0.01),
+        "top_10pct_share": top_share(0.10),
+        "gini": gini(counts),
+        "curve": _curve(cum, curve_points),
+    }
+
+
+def gini(values: np.ndarray) -> float:
+    """Gini coefficient of non-negative values (0: all equal; towards 1: one item takes everything)."""
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    n, total = len(x), float(x.sum())
+    if n == 0 or total == 0:
+        return 0.0
+    ranks = np.arange(1, n + 1)
+    return float(2.0 * np.sum(ranks * x) / (n * total) - (n + 1) / n)
+
+
+def _curve(cum: np.ndarray, points: int) -> list[list[float]]:
+    """[item share, event share] pairs, most popular items first, at most ``points`` of them."""
+    n = len(cum)
+    idx = np.unique(np.linspace(0, n - 1, num=min(points, n)).round().astype(int))
+    return [[float((i + 1) / n), float(cum[i])] for i in idx]

@@ -1,0 +1,86 @@
+"""One call that computes every behaviour metric over a date range of the lake."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from feature_store.analytics import metrics
+from feature_store.sql import DuckSettings, lake_connection, lake_day_range
+from recsys.errors import InputError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FUNNEL = ("view", "add_to_cart", "purchase")
+
+
+@dataclass(frozen=True)
+class AnalyticsConfig:
+    """What the report measures; the defaults suit e-commerce events (Taobao included)."""
+
+    funnel_steps: tuple[str, ...] = DEFAULT_FUNNEL
+    funnel_window: timedelta = timedelta(hours=24)
+    session_gap: timedelta = timedelta(minutes=30)
+    top_categories: int = 20
+    duck: DuckSettings = field(default_factory=DuckSettings)
+
+
+def resolve_range(lake: str | Path, start: date | None, end: date | None,
+                  duck: DuckSettings | None = None) -> tuple[date, date]:
+    """Fill missing bounds from the lake: ``start`` defaults to its first day, ``end`` (exclusive) to after its last."""
+    if start is None or end is None:
+        first, last = lake_day_range(lake, duck)
+        start = start or first
+        end = end or last + timedelta(days=1)
+    if end <= start:
+        raise InputError(f"empty date range: --from {start} must be before --to {end} (--to is exclusive)")
+    return start, end
+
+
+def analytics_report(
+    lake: str | Path,
+    start: date | None = None,
+    end: date | None = None,
+    config: AnalyticsConfig | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Every metric for events with ``start <= day < end`` (UTC days; ``end`` exclusive), as one JSON-ready dict."""
+    config = config or AnalyticsConfig()
+    start, end = resolve_range(lake, start, end, config.duck)
+    con = lake_connection(lake, start, end, config.duck)
+    timings: dict[str, float] = {}
+
+    def step(name: str, fn: Callable[[], dict]) -> dict:
+        if progress:
+            progress(name)
+        t = time.perf_counter()
+        out = fn()
+        timings[name] = round(time.perf_counter() - t, 3)
+        log.debug("%s took %.2f s", name, timings[name])
+        return out
+
+    try:
+        totals = step("summary", lambda: metrics.summary(con))
+        if totals["events"] == 0:
+            raise InputError(f"no events in {lake} from {start} to {end} (exclusive); check --from/--to")
+        active = step("active users", lambda: metrics.active_users(con, start, end))
+        report = {
+            "range": {"from": start.isoformat(), "to": end.isoformat(), "to_exclusive": True},
+            "summary": totals,
+            **active,
+            "new_vs_returning": step("new vs returning", lambda: metrics.new_vs_returning(con, start, end)),
+            "retention": step("retention", lambda: metrics.retention(con, start, end)),
+            "funnel": step("funnel", lambda: metrics.funnel(
+                con, config.funnel_steps, int(config.funnel_window.total_seconds()),
+                top_categories=config.top_categories)),
+            "sessions": step("sessions", lambda: metrics.sessions(con, int(config.session_gap.total_seconds()))),
+            "long_tail": step("long tail", lambda: metrics.long_tail(con)),
+        }
+    finally:
+        con.close()
+    report["timings_seconds"] = timings
+    return report

@@ -1,0 +1,108 @@
+"""DuckDB over the Parquet lake: one memory-bounded connection with an ``events`` view.
+
+Analytics and the offline feature store both read the lake through this module, so the two agree on what an
+event is (UTC timestamps, the date window, the category pulled out of ``properties``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+
+from recsys.errors import InputError
+from recsys.events import EVENTS_DIR, PARTITION_KEY
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MEMORY_LIMIT = "1GB"
+
+
+@dataclass(frozen=True)
+class DuckSettings:
+    """How much of the machine a query may use; DuckDB spills to ``temp_directory`` beyond ``memory_limit``."""
+
+    memory_limit: str = DEFAULT_MEMORY_LIMIT
+    threads: int | None = None
+    temp_directory: str | None = None
+
+
+def _glob(lake: Path) -> str:
+    return str(lake / EVENTS_DIR / f"{PARTITION_KEY}=*" / "*.parquet")
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def lake_connection(
+    lake: str | Path,
+    start: date | datetime | None = None,
+    end: date | datetime | None = None,
+    settings: DuckSettings | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """A connection whose view ``events`` holds the lake's events with ``start <= ts < end`` (``end`` exclusive).
+
+    Bounds are UTC dates or aware datetimes. The view adds ``day`` (UTC date of ``ts``) and ``category`` (from the
+    ``properties`` JSON, NULL when absent). Partitions outside the window are pruned before any file is read.
+    """
+    lake = Path(lake)
+    root = lake / EVENTS_DIR
+    if not root.is_dir():
+        raise InputError(f"no events in lake {lake}: {root} does not exist (run `recsys ingest` first)")
+    if not any(root.glob(f"{PARTITION_KEY}=*/*.parquet")):
+        raise InputError(f"lake {lake} holds no event files under {root} (run `recsys ingest` first)")
+    settings = settings or DuckSettings()
+    con = duckdb.connect(config={"memory_limit": settings.memory_limit, "preserve_insertion_order": False})
+    con.execute("SET TimeZone = 'UTC'")
+    threads = settings.threads or max(1, min(os.cpu_count() or 1, 8))
+    con.execute(f"SET threads = {int(threads)}")
+    temp = settings.temp_directory or str(Path(tempfile.gettempdir()) / "recsys-duckdb-spill")
+    con.execute(f"SET temp_directory = {_literal(temp)}")
+
+    lower, upper = ["TRUE"], ["TRUE"]
+    if start is not None:
+        lower = [f"{PARTITION_KEY} >= {_literal(_day(start).isoformat())}", f"ts >= {_ts_literal(start)}"]
+    if end is not None:
+        upper = [f"{PARTITION_KEY} <= {_literal(_day(end).isoformat())}", f"ts < {_ts_literal(end)}"]
+    source = f"""
+        SELECT event_id, user_id, item_id, event_type, ts, value, session_id, properties,
+               CAST(ts AS DATE) AS day,
+               CASE WHEN json_valid(properties) THEN json_extract_string(properties, '$.category') END AS category
+        FROM read_parquet({_literal(_glob(lake))}, hive_partitioning = true,
+                          hive_types = {{'{PARTITION_KEY}': VARCHAR}})"""
+    cond = " AND ".join(lower + upper)
+    con.execute(f"CREATE VIEW events AS {source} WHERE {cond}")
+    # `history`: everything before the window's end, for "first seen" questions that look past its start.
+    con.execute(f"CREATE VIEW history AS {source} WHERE {' AND '.join(upper)}")
+    log.debug("lake view over %s: %s", lake, cond)
+    return con
+
+
+def _day(bound: date | datetime) -> date:
+    return bound.date() if isinstance(bound, datetime) else bound
+
+
+def _ts_literal(bound: date | datetime) -> str:
+    if isinstance(bound, datetime):
+        if bound.tzinfo is None:
+            raise InputError(f"timestamp {bound} has no time zone; give an aware UTC datetime")
+        return f"TIMESTAMPTZ {_literal(bound.isoformat())}"
+    return f"TIMESTAMPTZ {_literal(bound.isoformat() + ' 00:00:00+00')}"
+
+
+def lake_day_range(lake: str | Path, settings: DuckSettings | None = None) -> tuple[date, date]:
+    """The first and the last UTC day holding events (both inclusive), for defaulting a report's range."""
+    con = lake_connection(lake, settings=settings)
+    try:
+        first, last = con.execute("SELECT min(day), max(day) FROM events").fetchone()  # type: ignore[misc]
+    finally:
+        con.close()
+    if first is None:
+        raise InputError(f"lake {lake} holds no events")
+    return first, last
