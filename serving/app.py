@@ -1,0 +1,105 @@
+"""The service factory: `create_app(settings)`; heavy state is loaded by the lifespan, never at import."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from feature_store.online import OnlineStore, open_online_store
+from recsys.errors import RecsysError
+from recsys.models.base import Recommender
+from recsys.registry import Registry
+from serving.deps import ServiceState
+from serving.events import EventSink
+from serving.holder import LoadedModel, ModelHolder
+from serving.metrics import MetricsMiddleware, ServiceMetrics
+from serving.routes import router
+from serving.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A FastAPI app serving every model's alias (``production``) from the registry in `settings`."""
+    settings = settings or get_settings()
+    metrics = ServiceMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = open_online_store(settings.online_store_url, path=settings.online_store_file,
+                                  prefix=settings.redis_prefix)
+        holder = ModelHolder(Registry(settings.registry), settings.alias, default_model=settings.default_model,
+                             categories=lambda model: item_categories(store, model))
+        holder.on_change = lambda models: _publish_versions(metrics, models)
+        result = await run_in_threadpool(holder.refresh)
+        log.info("serving %s from %s", result["models"] or "no model yet", settings.registry)
+        app.state.service = ServiceState(settings, holder, store, EventSink(settings.landing_folder), metrics)
+        poller = asyncio.create_task(_poll(holder, metrics, settings.reload_interval_s)) \
+            if settings.reload_interval_s > 0 else None
+        try:
+            yield
+        finally:
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+            store.close()
+
+    app = FastAPI(
+        title="recsys",
+        summary="Recommendations from the model registry's production versions, with live user histories.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.include_router(router)
+
+    @app.exception_handler(RecsysError)
+    async def _project_error(request: Request, err: RecsysError) -> JSONResponse:
+        return JSONResponse({"detail": str(err)}, status_code=status.HTTP_400_BAD_REQUEST)
+
+    return app
+
+
+async def _poll(holder: ModelHolder, metrics: ServiceMetrics, interval: float) -> None:
+    """Notice alias changes made by `recsys registry promote` (or any process) and swap models in."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            result = await run_in_threadpool(holder.refresh)
+        except Exception:  # a poll must never kill the service; the next one retries
+            log.exception("model refresh failed")
+            metrics.reloads.labels("error").inc()
+            continue
+        if result["changed"] or result["errors"]:
+            metrics.reloads.labels("error" if result["errors"] else "ok").inc()
+
+
+def _publish_versions(metrics: ServiceMetrics, models: dict[str, LoadedModel]) -> None:
+    metrics.model_version.clear()
+    metrics.set_versions({n: m.version for n, m in models.items()})
+
+
+def item_categories(store: OnlineStore, model: Recommender) -> dict[str, list[str]]:
+    """category -> item ids of the model's catalogue: from the model when it recorded categories at training
+    (`item_categories_`), else from the online store's item feature ``category``."""
+    items = model.items_.to_list()
+    own = getattr(model, "item_categories_", None)
+    if own is not None and len(own) == len(items):
+        pairs = zip(items, (str(c) for c in own), strict=True)
+    else:
+        feats = store.get_features("item", items, ["category"])
+        pairs = ((i, str(feats[i]["category"])) for i in items if i in feats)
+    out: dict[str, list[str]] = {}
+    for item, cat in pairs:
+        if cat and cat != "None":
+            out.setdefault(cat, []).append(item)
+    return out

@@ -1,0 +1,86 @@
+"""Fresh events posted to the service: validated like ingested ones, appended durably for the next ingestion."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+EVENT_TYPES = ("view", "click", "add_to_cart", "purchase")
+
+
+class EventIn(BaseModel):
+    """One event in the canonical schema (recsys.events.EVENT_SCHEMA); ids may be given as numbers."""
+
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, str_strip_whitespace=True)
+
+    event_id: str | None = Field(None, min_length=1, max_length=200)
+    user_id: str = Field(min_length=1, max_length=200)
+    item_id: str = Field(min_length=1, max_length=200)
+    event_type: Literal["view", "click", "add_to_cart", "purchase"]
+    ts: datetime = Field(description="ISO-8601; a time without zone is read as UTC.")
+    value: float | None = None
+    session_id: str | None = Field(None, max_length=200)
+    properties: dict[str, Any] | None = None
+
+    @field_validator("ts")
+    @classmethod
+    def _utc(cls, ts: datetime) -> datetime:
+        return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and (not math.isfinite(value) or value < 0):
+            raise ValueError("value must be a finite, non-negative number")
+        return value
+
+    def canonical(self) -> dict[str, Any]:
+        """The JSON Lines record ingestion reads (event_id derived from the content when absent, so a retried
+        post is deduplicated downstream)."""
+        ts = self.ts.isoformat(timespec="microseconds").replace("+00:00", "Z")
+        event_id = self.event_id or "srv-" + hashlib.sha1(
+            f"{self.user_id}\x1f{self.item_id}\x1f{self.event_type}\x1f{ts}\x1f{self.session_id}".encode()
+        ).hexdigest()[:20]
+        return {"event_id": event_id, "user_id": self.user_id, "item_id": self.item_id,
+                "event_type": self.event_type, "ts": ts, "value": self.value, "session_id": self.session_id,
+                "properties": self.properties or {}}
+
+
+class EventBatch(BaseModel):
+    events: list[EventIn]
+
+
+class EventSink:
+    """Appends events to ``landing/served-events-YYYY-MM-DDTHH-<pid>.jsonl`` and fsyncs before returning, so an
+    accepted event survives a crash. One file per hour and process: never two writers on one file."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def path_for(self, now: datetime) -> Path:
+        return self.folder / f"served-events-{now:%Y-%m-%dT%H}-{os.getpid()}.jsonl"
+
+    def append(self, records: Sequence[dict[str, Any]]) -> Path:
+        data = "".join(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n" for r in records).encode()
+        path = self.path_for(datetime.now(UTC))
+        with self._lock:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return path

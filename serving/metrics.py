@@ -1,0 +1,63 @@
+"""Prometheus metrics of one app instance (its own CollectorRegistry, so several apps can live in one process)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_BUCKETS = (0.0005, 0.001, 0.002, 0.004, 0.006, 0.008, 0.010, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class ServiceMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.latency = Histogram("recsys_http_request_duration_seconds", "Request latency by route template.",
+                                 ["method", "route", "status"], buckets=_BUCKETS, registry=self.registry)
+        self.fallbacks = Counter("recsys_fallback_total", "Answers served by the popularity fallback.", ["model"],
+                                 registry=self.registry)
+        self.events = Counter("recsys_events_accepted_total", "Events accepted by POST /events.",
+                              registry=self.registry)
+        self.model_version = Gauge("recsys_model_version", "Version of each served model.", ["model"],
+                                   registry=self.registry)
+        self.reloads = Counter("recsys_model_reloads_total", "Model reload attempts by outcome.", ["outcome"],
+                               registry=self.registry)
+
+    def set_versions(self, versions: dict[str, int]) -> None:
+        for name, version in versions.items():
+            self.model_version.labels(name).set(version)
+
+
+class MetricsMiddleware:
+    """Times every HTTP request by its route template (``/users/{user_id}/recommendations``, not the raw path,
+    to keep label cardinality bounded). Plain ASGI: cheaper than BaseHTTPMiddleware on the hot path."""
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+        self._children: dict[tuple[str, str, str], Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            key = (scope["method"], getattr(route, "path", "<unmatched>"), f"{status // 100}xx")
+            child = self._children.get(key)
+            if child is None:
+                child = self._children[key] = self.metrics.latency.labels(*key)
+            child.observe(time.perf_counter() - start)

@@ -1,0 +1,48 @@
+"""Runtime settings of the service, from the environment (prefix ``RECSYS_``; ``REDIS_URL`` selects Redis)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the service needs to start; each field can be set as ``RECSYS_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="RECSYS_", extra="ignore", populate_by_name=True)
+
+    registry: Path = Field(Path("registry"), description="Model registry folder.")
+    alias: str = Field("production", description="Alias served for every model name.")
+    default_model: str | None = Field(None, description="Model used when a request names none (default: als if "
+                                                        "loaded, else the first loaded name).")
+    online_store_url: str | None = Field(
+        None, validation_alias=AliasChoices("online_store_url", "RECSYS_ONLINE_STORE_URL", "REDIS_URL"),
+        description="redis://... for Redis; unset for the SQLite file at online_store_path.")
+    online_store_path: Path | None = Field(None, description="SQLite online store (default: online.sqlite next to "
+                                                             "the registry).")
+    redis_prefix: str = Field("recsys", description="Key prefix in Redis.")
+    landing_dir: Path | None = Field(None, description="Where accepted events are appended as JSON Lines for the "
+                                                       "next ingestion (default: landing/ next to the registry).")
+    reports_dir: Path | None = Field(None, description="Folder of HTML reports served at /reports/latest.")
+    admin_token: SecretStr | None = Field(None, description="Bearer token of /admin routes; unset disables them.")
+    reload_interval_s: float = Field(5.0, ge=0, description="How often alias files are polled (0: never).")
+    history_limit: int = Field(50, ge=1, le=1000, description="Live events per user passed to the models.")
+    max_batch_users: int = Field(1000, ge=1, description="Largest POST /recommendations batch.")
+    max_events: int = Field(10_000, ge=1, description="Largest POST /events batch.")
+
+    @property
+    def online_store_file(self) -> Path:
+        return self.online_store_path or self.registry.resolve().parent / "online.sqlite"
+
+    @property
+    def landing_folder(self) -> Path:
+        return self.landing_dir or self.registry.resolve().parent / "landing"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings read once from the environment."""
+    return Settings()
