@@ -84,3 +84,17 @@ def analytics_report(
         con.close()
     report["timings_seconds"] = timings
     return report
+
+
+def render_analytics(
+    lake: str | Path,
+    out: str | Path,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    config: AnalyticsConfig | None = None,
+) -> Path:
+    """Compute the report for ``start <= day < end`` and write it as HTML at ``out`` (the Airflow task's one call)."""
+    from feature_store.analytics.render import write_html
+
+    return write_html(analytics_report(lake, start, end, config), out)
