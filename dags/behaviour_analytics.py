@@ -1,13 +1,13 @@
 """Daily behaviour analytics: funnels, retention and sessions over the lake, rendered as an HTML report.
 
-One run per UTC day (its data interval); the report for day D is ``reports/analytics/behaviour-D.html`` and is
-rewritten, not appended to, when the day is re-run. The renderer is `feature_store.analytics.render_analytics`;
-where that module is not installed the task is skipped with a log line, so the DAG always imports.
+One run per UTC day (its data interval): the report for day D covers the ``analytics_window_days`` up to and
+including D, is written to ``reports/analytics/behaviour-D.html`` (+ ``.json``), and is rewritten, not appended
+to, when the day is re-run. The numbers come from `feature_store.analytics.analytics_report` (DuckDB over the
+lake); where that package is not installed the task is skipped with a log line, so the DAG always imports.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 from datetime import datetime, timedelta
 
@@ -35,24 +35,29 @@ PARSE_SETTINGS = PipelineSettings()  # environment only: parsing a DAG file must
 )
 def behaviour_analytics() -> None:
     @task
-    def render_analytics(data_interval_start: datetime | None = None,
-                         data_interval_end: datetime | None = None) -> str:
-        """Render the report of the interval's last day over the lake's history up to it."""
+    def render_analytics(data_interval_end: datetime | None = None) -> dict[str, str]:
+        """Report over the trailing window that ends with the run's data interval (HTML + the numbers as JSON)."""
+        import json
+
         settings = load_settings(Variable.get(VARIABLE_NAME, default=None))
         if data_interval_end is None:
             raise AirflowFailException("this run has no data interval; trigger it with a logical date")
         try:
-            from feature_store.analytics import render_analytics as render
+            from feature_store.analytics import analytics_report
+            from feature_store.analytics.render import write_html
         except ImportError:
             raise AirflowSkipException("feature_store.analytics is not installed: analytics report skipped") from None
         end = pendulum.instance(data_interval_end).in_tz("UTC").date()
-        day = end - timedelta(days=1)
-        out = settings.reports_dir / "analytics" / f"behaviour-{day.isoformat()}.html"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        window = {"end": end} if "end" in inspect.signature(render).parameters else {}
-        path = render(settings.lake, out, **window)
-        log.info("behaviour analytics for %s: %s", day, path)
-        return str(path)
+        start = end - timedelta(days=settings.analytics_window_days)
+        report = analytics_report(settings.lake, start, end)
+        day = (end - timedelta(days=1)).isoformat()
+        out_dir = settings.reports_dir / "analytics"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        html = write_html(report, out_dir / f"behaviour-{day}.html")
+        numbers = out_dir / f"behaviour-{day}.json"
+        numbers.write_text(json.dumps(report, default=str, indent=1))
+        log.info("behaviour analytics [%s, %s): %s", start, end, html)
+        return {"html": str(html), "json": str(numbers)}
 
     render_analytics()
 

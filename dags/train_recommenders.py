@@ -54,8 +54,8 @@ def _schedule(settings: PipelineSettings) -> Any:
     nightly = (CronTriggerTimetable(settings.train_schedule, timezone="UTC")
                if settings.train_schedule else None)
     if settings.train_on_asset and nightly is not None:
-        return AssetOrTimeSchedule(timetable=nightly, assets=[LAKE_EVENTS])
-    return [LAKE_EVENTS] if settings.train_on_asset else nightly
+        return AssetOrTimeSchedule(timetable=nightly, assets=LAKE_EVENTS)
+    return LAKE_EVENTS if settings.train_on_asset else nightly
 
 
 def _window_end(context: Any) -> date:
@@ -129,7 +129,8 @@ def train_recommenders() -> None:
 
     @task
     def promote(registered: dict[str, Any]) -> list[dict[str, Any]]:
-        """Apply the promotion gate to each new version: production moves only when the metric holds up."""
+        """Apply the promotion gate to each new version: production moves only when the metric holds up.
+        The decisions are added to the run record, so the offline report shows them."""
         from recsys.registry import Registry
 
         settings = _settings()
@@ -140,6 +141,12 @@ def train_recommenders() -> None:
                                         tolerance=settings.gate_tolerance)
             log.info("gate %s v%s: %s (%s)", name, entry["version"], decision.promoted, decision.reason)
             decisions.append(_jsonable(decision.to_dict()))
+        if registered.get("run_id") in {r.get("run_id") for r in registry.runs()}:
+            run = registry.run(registered["run_id"])
+            for decision in decisions:
+                run.setdefault("models", {}).setdefault(decision["name"], {}).update(
+                    gate=decision, promoted=decision["promoted"])
+            registry.record_run(run)
         return decisions
 
     @task

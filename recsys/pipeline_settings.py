@@ -65,6 +65,7 @@ class PipelineSettings(BaseSettings):
     train_schedule: str | None = Field("0 3 * * *", description="Nightly training cron; empty = asset-triggered only.")
     train_on_asset: bool = Field(True, description="Also train as soon as ingestion updates the lake.")
     analytics_schedule: str = "0 4 * * *"
+    analytics_window_days: int = Field(28, ge=1, description="Days of history in each daily analytics report.")
 
     # --- ingestion ---
     max_quarantine_rate: float = Field(0.05, ge=0.0, le=1.0, description="Fail the run above this share of rows.")
