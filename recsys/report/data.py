@@ -131,9 +131,9 @@ def build_report(
         "primary_metric": str(run.get("metric") or "ndcg@10"),
         "models": models,
         "gate": _gates(reg, run, entries, models),
-        "segments": _segments(run, entries),
+        "segments": _segments(entries),
         "history": _history(runs, str(run["run_id"])),
-        "popularity": _popularity(run, entries),
+        "popularity": _popularity(entries),
         "samples": _samples(run, entries, titles),
         "gaps": gaps,
     }
@@ -260,17 +260,20 @@ def _model_entries(run: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _run_info(run: Mapping[str, Any]) -> dict[str, Any]:
-    """Scalar facts about the run (split, data window, sizes, gate settings) for the header."""
+    """Scalar facts about the run (split, data window and sizes, gate settings) for the header, flattened to
+    dotted keys (``data.n_users``)."""
     info: dict[str, Any] = {}
-    for key, value in run.items():
-        if key in ("models", "run_id") or key in _TIME_KEYS:
-            continue
+
+    def walk(prefix: str, value: Any, depth: int) -> None:
         if isinstance(value, str | int | float | bool) or value is None:
-            info[key] = value
-        elif isinstance(value, Mapping) and all(isinstance(v, str | int | float | bool) or v is None
-                                                for v in value.values()) and len(value) <= 12:
+            info[prefix] = value
+        elif isinstance(value, Mapping) and depth < 3:
             for k, v in value.items():
-                info[f"{key}.{k}"] = v
+                walk(f"{prefix}.{k}", v, depth + 1)
+
+    for key, value in run.items():
+        if key not in ("models", "run_id", "samples") and key not in _TIME_KEYS:
+            walk(key, value, 1)
     return info
 
 
@@ -336,22 +339,51 @@ def _version_metrics(reg: Registry, name: str, version: Any) -> dict[str, float]
     return {}
 
 
-def _segments(run: Mapping[str, Any], entries: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per-segment tables: ``[{"segment", "users", "models": {name: {metric: value}}}]``."""
-    rows: dict[str, dict[str, Any]] = {}
+def _segments(entries: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per-segment tables, one per segment group (cold/warm, history length):
+    ``[{"group", "title", "rows": [{"segment", "users", "models": {name: {metric: value}}, "ci": {...}}]}]``.
+
+    Reads the evaluation's ``{label: {"group", "value", "n_users", "metrics", "intervals"}}``; also a nested
+    ``{group: {value: {...}}}``."""
+    groups: dict[str, dict[str, dict[str, Any]]] = {}
     for name, entry in entries.items():
         raw = entry.get("segments")
         if not isinstance(raw, Mapping):
             continue
-        for segment, value in raw.items():
+        for key, value in raw.items():
             if not isinstance(value, Mapping):
                 continue
-            row = rows.setdefault(str(segment), {"segment": str(segment), "users": None, "models": {}})
-            users = value.get("users", value.get("n_users", value.get("n")))
-            if _num(users) is not None:
-                row["users"] = int(users)
-            row["models"][name] = flat_metrics(value)
-    return list(rows.values())
+            if _is_segment(value):
+                members = {str(key): value}
+                group = str(value.get("group") or "segment")
+            else:
+                members, group = {str(k): v for k, v in value.items() if isinstance(v, Mapping)}, str(key)
+            for segment, seg in members.items():
+                row = groups.setdefault(group, {}).setdefault(segment, {
+                    "segment": segment, "value": str(seg.get("value", segment)), "users": None,
+                    "models": {}, "ci": {}})
+                users = _num(seg.get("n_users", seg.get("users", seg.get("n"))))
+                if users is not None:
+                    row["users"] = int(users)
+                row["models"][name] = flat_metrics(seg)
+                row["ci"][name] = _intervals(seg)
+    return [{"group": g, "title": _GROUP_TITLES.get(g, g.replace("_", " ")),
+             "rows": sorted(rows.values(), key=lambda r: _bucket_key(r["value"]))}
+            for g, rows in groups.items()]
+
+
+_GROUP_TITLES = {"cold": "cold vs warm users (any training history)",
+                 "history_bucket": "length of the user's training history (events)"}
+
+
+def _is_segment(value: Mapping[str, Any]) -> bool:
+    return any(k in value for k in ("metrics", "n_users", "users")) or any(_KEY.match(str(k)) for k in value)
+
+
+def _bucket_key(value: str) -> tuple[int, str]:
+    """History buckets in numeric order ("1-4" before "10-19"); other values alphabetically."""
+    head = value.split("-")[0].rstrip("+")
+    return (int(head), value) if head.isdigit() else (-1, value)
 
 
 def _history(runs: Sequence[Mapping[str, Any]], current: str) -> dict[str, Any]:
@@ -372,18 +404,26 @@ def _history(runs: Sequence[Mapping[str, Any]], current: str) -> dict[str, Any]:
     return {"metrics": list(HISTORY_METRICS), "models": list(names), "runs": points, "current": index}
 
 
-def _popularity(run: Mapping[str, Any], entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """``{"bins": [...], "catalog": [...], "models": {name: [...]}}`` from the record, when it has one."""
-    out: dict[str, Any] = {"bins": [], "catalog": [], "models": {}, "source": "run record"}
+def _popularity(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """``{"bins", "reference": {label: shares}, "models": {name: shares}}`` from the record, when it has one.
+
+    Bins are popularity ranges of the catalogue (most popular first); the reference series are the catalogue's
+    share of items and of training interactions per bin; a model's series is its share of top-K slots."""
+    out: dict[str, Any] = {"bins": [], "reference": {}, "models": {}, "source": "run record"}
     for name, entry in entries.items():
-        raw = entry.get("popularity") or entry.get("popularity_distribution")
+        raw = entry.get("popularity_distribution") or entry.get("popularity")
         if not isinstance(raw, Mapping):
             continue
-        rec = raw.get("recommended", raw.get("recommendations"))
-        if isinstance(rec, Sequence) and raw.get("catalog") is not None:
-            out["bins"] = list(raw.get("bins") or [f"{i + 1}" for i in range(len(rec))])
-            out["catalog"] = [float(x) for x in raw["catalog"]]
-            out["models"][name] = [float(x) for x in rec]
+        rec = raw.get("recommendations", raw.get("recommended"))
+        bins = raw.get("bins")
+        if not isinstance(rec, Sequence) or not isinstance(bins, Sequence) or len(rec) != len(bins):
+            continue
+        out["bins"] = [str(b) for b in bins]
+        for key, label in (("catalog_items", "catalog: items"), ("catalog_interactions", "catalog: interactions"),
+                           ("catalog", "catalog")):
+            if isinstance(raw.get(key), Sequence) and len(raw[key]) == len(bins):
+                out["reference"][label] = [float(x) for x in raw[key]]
+        out["models"][name] = [float(x) for x in rec]
     return out
 
 
@@ -452,7 +492,7 @@ def _popularity_from_registry(reg: Registry, entries: Mapping[str, Mapping[str, 
                               gaps: list[str]) -> dict[str, Any]:
     """Share of interactions (catalogue) and of recommended slots (models) per popularity decile of items,
     recomputed from the registered versions for up to 500 training users."""
-    out: dict[str, Any] = {"bins": [], "catalog": [], "models": {}, "source": "recomputed from the registry"}
+    out: dict[str, Any] = {"bins": [], "reference": {}, "models": {}, "source": "recomputed from the registry"}
     models = _load_versions(reg, entries, gaps)
     if not models:
         gaps.append("no popularity distribution: not in the run record and no model version could be loaded")
@@ -466,7 +506,7 @@ def _popularity_from_registry(reg: Registry, entries: Mapping[str, Mapping[str, 
         bin_of[idx] = b
     total = popularity.sum() or 1.0
     out["bins"] = [f"{100 * b // len(bins)}-{100 * (b + 1) // len(bins)}%" for b in range(len(bins))]
-    out["catalog"] = [float(popularity[idx].sum() / total) for idx in bins]
+    out["reference"]["catalog: interactions"] = [float(popularity[idx].sum() / total) for idx in bins]
     users = first.users_.to_list()[:500]
     for name, model in models.items():
         ids, _ = model.recommend(users, k=TOP_N)

@@ -102,25 +102,25 @@ def metric_history(
 
 def popularity_distribution(
     bins: Sequence[str],
-    catalog: Sequence[float],
+    reference: Mapping[str, Sequence[float]],
     recommended: Mapping[str, Sequence[float]],
     colors: Mapping[str, str],
-    catalog_label: str = "catalog (interactions)",
 ) -> str:
-    """Grouped bars: per popularity bin of the catalogue, the catalogue's share next to each model's share of
-    recommended slots. A model whose bars pile up on the head bins is popularity-biased."""
+    """Grouped bars per popularity bin of the catalogue (most popular first): the catalogue's own shares (grey)
+    next to each model's share of recommended slots. A model whose bars pile up on the head bins more than the
+    catalogue's interactions do amplifies popularity bias."""
+    greys = ["#d0d0d0", "#8c8c8c", "#5a5a5a"]
+    series = [(label, values, greys[i % len(greys)]) for i, (label, values) in enumerate(reference.items())]
+    series += [(model, values, colors.get(model, "#555555")) for model, values in recommended.items()]
     with matplotlib.rc_context(_RC):
-        fig = _figure(max(6.0, 0.7 * len(bins) + 3.0), 3.0)
+        fig = _figure(max(6.0, 0.9 * len(bins) + 3.0), 3.0)
         ax = fig.subplots()
-        n = len(recommended) + 1
-        width = 0.8 / n
+        width = 0.8 / max(len(series), 1)
         xs = list(range(len(bins)))
-        ax.bar([x - 0.4 + width / 2 for x in xs], catalog, width, color="#bbbbbb", label=catalog_label)
-        for i, (model, shares) in enumerate(recommended.items(), start=1):
-            ax.bar([x - 0.4 + width * (i + 0.5) for x in xs], shares, width, color=colors.get(model, "#555555"),
-                   label=model)
-        ax.set_xticks(xs, list(bins), fontsize=7)
-        ax.set_xlabel("item popularity bin (most popular first)")
+        for i, (label, values, color) in enumerate(series):
+            ax.bar([x - 0.4 + width * (i + 0.5) for x in xs], values, width, color=color, label=label)
+        ax.set_xticks(xs, list(bins), fontsize=8)
+        ax.set_xlabel("items ranked by training popularity (share of catalogue, most popular first)")
         ax.set_ylabel("share")
         ax.legend(fontsize=8, frameon=False)
         return to_data_uri(fig)

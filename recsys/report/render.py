@@ -121,15 +121,17 @@ def _headline_keys(report: Mapping[str, Any]) -> list[str]:
 
 
 def _segment_keys(report: Mapping[str, Any]) -> list[str]:
-    present = {key for s in report["segments"] for m in s["models"].values() for key in m}
-    wanted = [f"{m}@10" for m in RANKING_METRICS]
-    keys = [k for k in wanted if k in present]
-    return keys or sorted(present)[:4]
+    present = {key for g in report["segments"] for row in g["rows"] for m in row["models"].values() for key in m}
+    keys = [k for k in ("ndcg@10", "hr@10", "mrr@10") if k in present]
+    return keys or sorted(present)[:3]
 
 
 def _popularity_keys(report: Mapping[str, Any]) -> list[str]:
+    """Catalogue-level metrics at the headline K (every K is in the per-model tables)."""
+    ks = report["ks"]
+    k = 10 if 10 in ks else ks[-1]
     present = {key for m in report["models"].values() for key in m["metrics"]}
-    return [f"{m}@{k}" for m in CATALOG_METRICS for k in report["ks"] if f"{m}@{k}" in present]
+    return [f"{m}@{k}" for m in CATALOG_METRICS if f"{m}@{k}" in present]
 
 
 def _metric_vs_k(report: Mapping[str, Any], colors: Mapping[str, str]) -> str | None:
@@ -165,8 +167,7 @@ def _popularity(report: Mapping[str, Any], colors: Mapping[str, str]) -> str | N
     pop = report["popularity"]
     if not pop["models"] or not pop["bins"]:
         return None
-    return plots.popularity_distribution(pop["bins"], pop["catalog"], pop["models"], colors,
-                                         catalog_label=pop.get("catalog_label", "catalog (interactions)"))
+    return plots.popularity_distribution(pop["bins"], pop["reference"], pop["models"], colors)
 
 
 def _short_time(value: str) -> str:
