@@ -1,0 +1,114 @@
+"""Feature definitions: every feature the offline and online stores know, declared once, by name.
+
+A feature is a declaration (entity, source, aggregation, window), not code: `feature_store.offline` turns each
+into SQL, `training_frame` evaluates it as of each row's time, `materialize` pushes its latest value online
+under the same name. Add a feature by adding a `Feature` here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from recsys.errors import InputError
+
+Entity = Literal["user", "item"]
+Aggregation = Literal["count", "distinct_items", "distinct_users", "recency_seconds", "sessions", "ratio", "trend",
+                      "latest_category"]
+
+ENTITY_KEYS: dict[str, str] = {"user": "user_id", "item": "item_id"}
+"""The events column that identifies each entity."""
+
+SESSION_GAP = timedelta(minutes=30)
+"""Inactivity that starts a new session (as in the analytics report)."""
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One named value per entity, aggregated over the entity's events in ``[as_of - window, as_of)``.
+
+    ``event_types`` filters the events (empty: all); a ``ratio`` divides the count of ``event_types`` by the count
+    of ``denominator`` (0.0 when there is none); a ``trend`` compares the window with the window before it.
+    """
+
+    name: str
+    entity: Entity
+    aggregation: Aggregation
+    window: timedelta
+    event_types: tuple[str, ...] = ()
+    denominator: tuple[str, ...] = ()
+    source: str = "events"
+    description: str = ""
+
+    @property
+    def lookback(self) -> timedelta:
+        """How far before ``as_of`` the feature reads events."""
+        return 2 * self.window if self.aggregation == "trend" else self.window
+
+    @property
+    def dtype(self) -> str:
+        if self.aggregation in ("ratio", "trend", "recency_seconds"):
+            return "float"
+        return "str" if self.aggregation == "latest_category" else "int"
+
+
+_DAY = timedelta(days=1)
+_TYPES = ("view", "add_to_cart", "favorite", "purchase")
+
+
+def _user_features() -> list[Feature]:
+    out = [
+        Feature(f"user_{t}_count_{d}d", "user", "count", d * _DAY, (t,), description=f"{t} events in {d} days")
+        for t in _TYPES for d in (1, 7, 30)
+    ]
+    out += [
+        Feature("user_event_count_30d", "user", "count", 30 * _DAY, description="events of any type in 30 days"),
+        Feature("user_recency_seconds", "user", "recency_seconds", 30 * _DAY,
+                description="seconds since the last event (null when none in 30 days)"),
+        Feature("user_distinct_items_30d", "user", "distinct_items", 30 * _DAY,
+                description="distinct items touched in 30 days"),
+        Feature("user_sessions_7d", "user", "sessions", 7 * _DAY, description="sessions started in 7 days"),
+        Feature("user_sessions_30d", "user", "sessions", 30 * _DAY, description="sessions started in 30 days"),
+        Feature("user_conversion_30d", "user", "ratio", 30 * _DAY, ("purchase",), ("view",),
+                description="purchases per view in 30 days"),
+    ]
+    return out
+
+
+def _item_features() -> list[Feature]:
+    return [
+        Feature("item_event_count_7d", "item", "count", 7 * _DAY, description="popularity: events in 7 days"),
+        Feature("item_event_count_30d", "item", "count", 30 * _DAY, description="popularity: events in 30 days"),
+        Feature("item_view_count_7d", "item", "count", 7 * _DAY, ("view",), description="views in 7 days"),
+        Feature("item_purchase_count_30d", "item", "count", 30 * _DAY, ("purchase",),
+                description="purchases in 30 days"),
+        Feature("item_distinct_users_30d", "item", "distinct_users", 30 * _DAY,
+                description="distinct users in 30 days"),
+        Feature("item_trend_7d", "item", "trend", 7 * _DAY,
+                description="(events in the last 7 days + 1) / (events in the 7 days before + 1)"),
+        Feature("item_conversion_30d", "item", "ratio", 30 * _DAY, ("purchase",), ("view",),
+                description="purchases per view in 30 days"),
+        Feature("item_category", "item", "latest_category", 30 * _DAY,
+                description="category of the item's latest event in 30 days"),
+    ]
+
+
+FEATURES: dict[str, Feature] = {f.name: f for f in _user_features() + _item_features()}
+"""Every feature, by name: the registry both stores share."""
+
+
+def features_for(entity: str, names: Sequence[str] | None = None) -> list[Feature]:
+    """The features of ``entity`` (all, or ``names`` in that order); unknown names are a clear error."""
+    if entity not in ENTITY_KEYS:
+        raise InputError(f"unknown entity {entity!r}: expected one of {', '.join(ENTITY_KEYS)}")
+    if names is None:
+        return [f for f in FEATURES.values() if f.entity == entity]
+    unknown = [n for n in names if n not in FEATURES]
+    if unknown:
+        raise InputError(f"unknown feature(s) {', '.join(unknown)}; `recsys features list` shows the defined ones")
+    wrong = [n for n in names if FEATURES[n].entity != entity]
+    if wrong:
+        raise InputError(f"feature(s) {', '.join(wrong)} are not {entity} features")
+    return [FEATURES[n] for n in names]
