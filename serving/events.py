@@ -8,39 +8,52 @@ import math
 import os
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-EVENT_TYPES = ("view", "click", "add_to_cart", "purchase")
+MIN_TS = datetime(1990, 1, 1, tzinfo=UTC)
+MAX_FUTURE = timedelta(days=1)
 
 
 class EventIn(BaseModel):
-    """One event in the canonical schema (recsys.events.EVENT_SCHEMA); ids may be given as numbers."""
+    """One event in the canonical schema (recsys.events.EVENT_SCHEMA), checked by the rules ingestion applies
+    (recsys.ingest.validate): required non-empty ids of at most 256 characters, event_type lower-cased (at most 64),
+    ts ISO-8601 or epoch between 1990-01-01 and now + 1 day, a finite value, properties a JSON object."""
 
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, str_strip_whitespace=True)
 
-    event_id: str | None = Field(None, min_length=1, max_length=200)
-    user_id: str = Field(min_length=1, max_length=200)
-    item_id: str = Field(min_length=1, max_length=200)
-    event_type: Literal["view", "click", "add_to_cart", "purchase"]
-    ts: datetime = Field(description="ISO-8601; a time without zone is read as UTC.")
+    event_id: str | None = Field(None, max_length=256)
+    user_id: str = Field(min_length=1, max_length=256)
+    item_id: str = Field(min_length=1, max_length=256)
+    event_type: str = Field(min_length=1, max_length=64, examples=["view", "add_to_cart", "purchase"])
+    ts: datetime = Field(description="ISO-8601 (a time without zone is read as UTC) or epoch seconds.")
     value: float | None = None
-    session_id: str | None = Field(None, max_length=200)
+    session_id: str | None = Field(None, max_length=256)
     properties: dict[str, Any] | None = None
+
+    @field_validator("event_type")
+    @classmethod
+    def _lower(cls, event_type: str) -> str:
+        return event_type.lower()
 
     @field_validator("ts")
     @classmethod
     def _utc(cls, ts: datetime) -> datetime:
-        return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+        ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+        if ts < MIN_TS:
+            raise ValueError(f"ts is before the lower bound {MIN_TS:%Y-%m-%d}")
+        if ts > datetime.now(UTC) + MAX_FUTURE:
+            raise ValueError("ts is more than a day in the future")
+        return ts
 
     @field_validator("value")
     @classmethod
     def _finite(cls, value: float | None) -> float | None:
-        if value is not None and (not math.isfinite(value) or value < 0):
-            raise ValueError("value must be a finite, non-negative number")
+        if value is not None and not math.isfinite(value):
+            raise ValueError("value must be a finite number")
         return value
 
     def canonical(self) -> dict[str, Any]:
