@@ -1,0 +1,384 @@
+"""Vectorised validation: raw columns of any reader -> rows in `EVENT_SCHEMA` plus a reason code per rejected row.
+
+Every reader (fast or slow path, any format) hands its rows to `validate` as arrow columns named canonically, so the
+rules below are the single definition of a valid event. Reason codes are documented in `REASONS`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recsys.events import EVENT_SCHEMA
+
+ID_FIELDS = ("event_id", "user_id", "item_id", "event_type", "session_id")
+FIELDS = (*ID_FIELDS, "ts", "value", "properties")
+REQUIRED_SOURCE_FIELDS = ("user_id", "item_id", "event_type", "ts")
+MAX_ID_LENGTH = 256
+MAX_EVENT_TYPE_LENGTH = 64
+MAX_PROPERTIES_LENGTH = 65536
+TS_UNITS = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0.001}
+NUMBER_PATTERN = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(?i:nan|inf|infinity)$"
+_NUMBER_RE = re.compile(NUMBER_PATTERN)
+_NEEDS_ESCAPE = r'["\\\x00-\x1f]'
+_UTC_TS = pa.timestamp("us", tz="UTC")
+
+REASONS = {
+    "non_utf8": "the row is not valid UTF-8",
+    "line_too_long": "the line is longer than the configured maximum (default 1 MiB)",
+    "malformed_json": "the line is not valid JSON",
+    "not_an_object": "the JSON value of the line is not an object",
+    "csv_column_count": "the CSV row has a different number of fields than the header",
+    "amazon_seq_no_items": "an amazon-seq line names a user but no items",
+    "bad_type_<field>": "the field has a JSON type that cannot hold it (object, list, boolean, float id)",
+    "missing_<field>": "a required field (user_id, item_id, event_type, ts) is absent or null",
+    "empty_<field>": "an id field is empty or whitespace only",
+    "<field>_too_long": f"an id is longer than {MAX_ID_LENGTH} characters (event_type: {MAX_EVENT_TYPE_LENGTH})",
+    "bad_ts": "the timestamp is neither ISO-8601 nor an epoch number",
+    "ts_too_old": "the timestamp is before the lower bound (default 1990-01-01)",
+    "ts_in_future": "the timestamp is later than the run time plus the allowed skew (default 1 day)",
+    "bad_value": "value is not a number",
+    "value_not_finite": "value is NaN or infinite",
+    "bad_properties": "properties is not a JSON object",
+}
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Validation bounds; `now` is the run time the future bound is relative to."""
+
+    now: datetime
+    min_ts: datetime = datetime(1990, 1, 1, tzinfo=UTC)
+    max_future: timedelta = timedelta(days=1)
+    ts_unit: str | None = None
+
+
+def canonical_json(obj: Any) -> str:
+    """The one text form of a properties object: sorted keys, compact, nulls dropped, UTF-8 kept."""
+    return json.dumps(_drop_nulls(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _drop_nulls(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _drop_nulls(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [_drop_nulls(v) for v in obj]
+    return obj
+
+
+def json_object_column(fields: dict[str, pa.Array]) -> pa.Array:
+    """Per row, the canonical JSON object of string `fields` (vectorised; Python only for rows with nulls/escapes)."""
+    names = sorted(fields)
+    n = len(fields[names[0]]) if names else 0
+    if not names:
+        return pa.array(["{}"] * n, pa.string())
+    slow = pa.array(np.zeros(n, dtype=bool))
+    for name in names:
+        col = fields[name]
+        slow = pc.or_(slow, pc.or_(pc.is_null(col), pc.fill_null(pc.match_substring_regex(col, _NEEDS_ESCAPE), False)))
+    pieces: list[Any] = []
+    for i, name in enumerate(names):
+        pieces += [("{" if i == 0 else ",") + json.dumps(name) + ':"', pc.fill_null(fields[name], ""), '"']
+    pieces[-1] = '"}'
+    fast = pc.binary_join_element_wise(*pieces, "")
+    if not pc.any(slow).as_py():
+        return fast
+    idx = np.flatnonzero(slow.to_numpy(zero_copy_only=False))
+    cols = {name: fields[name].take(idx).to_pylist() for name in names}
+    texts = [canonical_json({name: cols[name][j] for name in names}) for j in range(len(idx))]
+    out = fast.to_pylist()
+    for j, i in enumerate(idx.tolist()):
+        out[i] = texts[j]
+    return pa.array(out, pa.string())
+
+
+def _plain_type(t: pa.DataType) -> bool:
+    """Types whose Python values print as the JSON they came from (no floats: 1 vs 1.0 would depend on the block)."""
+    if pa.types.is_struct(t):
+        return all(_plain_type(t.field(i).type) for i in range(t.num_fields))
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _plain_type(t.value_type)
+    return pa.types.is_string(t) or pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_null(t)
+
+
+def struct_to_json(col: pa.Array) -> pa.Array | None:
+    """JSON text of a struct column as the slow path would write it, or None when that cannot be guaranteed."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if not _plain_type(col.type):
+        return None
+    flat = [col.type.field(i) for i in range(col.type.num_fields)]
+    if flat and all(pa.types.is_string(f.type) for f in flat) and col.null_count == 0:
+        return json_object_column({f.name: col.field(f.name) for f in flat})
+    return pa.array([None if v is None else canonical_json(v) for v in col.to_pylist()], pa.string())
+
+
+def _or_reason(reason: pa.Array, mask: pa.Array, code: str) -> pa.Array:
+    hit = pc.and_(pc.is_null(reason), pc.fill_null(mask, False))
+    return pc.if_else(hit, pa.scalar(code, pa.string()), reason)
+
+
+def _text(col: pa.Array | None, n: int) -> tuple[pa.Array, pa.Array | None]:
+    """A string view of an id-like column and a mask of rows whose type cannot be an id."""
+    if col is None:
+        return pa.nulls(n, pa.string()), None
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    t = col.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return col.cast(pa.string()), None
+    if pa.types.is_integer(t) or pa.types.is_dictionary(t):
+        return col.cast(pa.string()), None
+    if pa.types.is_null(t):
+        return pa.nulls(n, pa.string()), None
+    return pa.nulls(n, pa.string()), pa.array(np.ones(n, dtype=bool))
+
+
+def parse_numbers(col: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """float64 of numeric strings (NaN/inf allowed) and a mask of non-null strings that are not numbers."""
+    stripped = pc.utf8_trim_whitespace(col)
+    ok = pc.fill_null(pc.match_substring_regex(stripped, NUMBER_PATTERN), True)
+    bad = pc.and_(pc.invert(ok), pc.is_valid(col))
+    values = pc.if_else(ok, stripped, pa.scalar(None, pa.string())).cast(pa.float64())
+    return values, bad
+
+
+def _cast_iso(col: pa.Array) -> pa.Array:
+    """ISO-8601 strings -> UTC microseconds; nulls where arrow cannot parse (bisects to isolate bad values)."""
+    try:
+        return col.cast(_UTC_TS)
+    except pa.ArrowInvalid:
+        pass
+    try:
+        return col.cast(pa.timestamp("us")).cast(_UTC_TS)  # no zone designator: the time is UTC
+    except pa.ArrowInvalid:
+        pass
+    if len(col) <= 8:
+        out = []
+        for v in col.to_pylist():
+            out.append(_cast_one(v))
+        return pa.array(out, _UTC_TS)
+    half = len(col) // 2
+    return pa.concat_arrays([_cast_iso(col.slice(0, half)), _cast_iso(col.slice(half))])
+
+
+def _cast_one(v: str | None) -> Any:
+    if v is None:
+        return None
+    for t in (_UTC_TS, pa.timestamp("us")):
+        try:
+            return pa.array([v], pa.string()).cast(t).cast(_UTC_TS)[0].as_py()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return None
+
+
+def _epoch_us(values: pa.Array, unit: str | None) -> pa.Array:
+    """Epoch numbers -> int64 microseconds; the unit is given, or guessed per value from its magnitude."""
+    v = values.to_numpy(zero_copy_only=False).astype(np.float64)
+    if unit is not None:
+        factor = np.full(len(v), TS_UNITS[unit], dtype=np.float64)
+    else:
+        mag = np.abs(np.nan_to_num(v, nan=0.0))
+        factor = np.select([mag < 1e11, mag < 1e14, mag < 1e17], [1e6, 1e3, 1.0], 1e-3)
+    with np.errstate(invalid="ignore", over="ignore"):
+        us = v * factor
+        fine = np.isfinite(us) & (np.abs(us) < 9e18)
+    return pa.array(np.where(fine, us, 0).astype(np.int64), pa.int64(), mask=~fine)
+
+
+def parse_ts(col: pa.Array | None, n: int, unit: str | None) -> tuple[pa.Array, pa.Array | None]:
+    """UTC microsecond timestamps (null where missing or unparseable) and a bad-type mask."""
+    if col is None:
+        return pa.nulls(n, _UTC_TS), None
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    t = col.type
+    if pa.types.is_timestamp(t):
+        if t.tz is None:
+            return col.cast(pa.timestamp("us")).cast(_UTC_TS), None
+        return col.cast(_UTC_TS), None
+    if pa.types.is_date(t):
+        return col.cast(pa.timestamp("us")).cast(_UTC_TS), None
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        return _epoch_us(col, unit).cast(_UTC_TS), None
+    if pa.types.is_null(t):
+        return pa.nulls(n, _UTC_TS), None
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        return pa.nulls(n, _UTC_TS), pa.array(np.ones(n, dtype=bool))
+    col = col.cast(pa.string())
+    try:
+        return col.cast(_UTC_TS), None  # the common case: all ISO with a zone
+    except pa.ArrowInvalid:
+        pass
+    numeric = pc.fill_null(pc.match_substring_regex(col, NUMBER_PATTERN), False)
+    n_numeric = pc.sum(numeric).as_py() or 0
+    if n_numeric == 0:
+        return _cast_iso(col), None
+    nums = pc.if_else(numeric, col, pa.scalar(None, pa.string())).cast(pa.float64())
+    epoch = _epoch_us(nums, unit).cast(_UTC_TS)
+    if n_numeric == len(col) - col.null_count:
+        return epoch, None
+    iso = _cast_iso(pc.if_else(numeric, pa.scalar(None, pa.string()), col))
+    return pc.if_else(numeric, epoch, iso), None
+
+
+def _value(col: pa.Array | None, n: int) -> tuple[pa.Array, pa.Array | None]:
+    if col is None:
+        return pa.nulls(n, pa.float64()), None
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    t = col.type
+    if pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_decimal(t):
+        return col.cast(pa.float64()), None
+    if pa.types.is_null(t):
+        return pa.nulls(n, pa.float64()), None
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return parse_numbers(col.cast(pa.string()))
+    return pa.nulls(n, pa.float64()), pa.array(np.ones(n, dtype=bool))
+
+
+def _properties(col: pa.Array | None, n: int) -> tuple[pa.Array, pa.Array | None]:
+    if col is None:
+        return pa.nulls(n, pa.string()), None
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if pa.types.is_struct(col.type):
+        text = struct_to_json(col)
+        if text is None:
+            text = pa.array([None if v is None else canonical_json(v) for v in col.to_pylist()], pa.string())
+        return text, None
+    if pa.types.is_null(col.type):
+        return pa.nulls(n, pa.string()), None
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        return pa.nulls(n, pa.string()), pa.array(np.ones(n, dtype=bool))
+    text = pc.utf8_trim_whitespace(col.cast(pa.string()))
+    shaped = pc.and_(pc.starts_with(text, "{"), pc.ends_with(text, "}"))
+    bad = pc.or_(pc.invert(shaped), pc.greater(pc.utf8_length(text), MAX_PROPERTIES_LENGTH))
+    text = pc.if_else(pc.equal(pc.utf8_length(text), 0), pa.scalar(None, pa.string()), text)
+    return text, pc.and_(pc.fill_null(bad, False), pc.is_valid(text))
+
+
+@dataclass
+class Validated:
+    """Accepted rows in `EVENT_SCHEMA` (event_id may still be null: derive it) and rejected positions with reasons."""
+
+    good: pa.Table
+    good_pos: np.ndarray
+    bad_pos: np.ndarray
+    bad_reasons: list[str]
+
+
+def validate(columns: dict[str, pa.Array], n: int, rules: Rules) -> Validated:
+    """Apply every rule to `n` rows; the first failing rule, in a fixed order, names a row's reason."""
+    reason: pa.Array = pa.nulls(n, pa.string())
+    out: dict[str, pa.Array] = {}
+    for name in ("user_id", "item_id", "event_type", "event_id", "session_id"):
+        raw, bad_type = _text(columns.get(name), n)
+        if bad_type is not None:
+            reason = _or_reason(reason, bad_type, f"bad_type_{name}")
+        text = pc.utf8_trim_whitespace(raw)
+        length = pc.utf8_length(text)
+        limit = MAX_EVENT_TYPE_LENGTH if name == "event_type" else MAX_ID_LENGTH
+        if name in ("user_id", "item_id", "event_type"):
+            reason = _or_reason(reason, pc.is_null(raw), f"missing_{name}")
+            reason = _or_reason(reason, pc.equal(length, 0), f"empty_{name}")
+        else:
+            text = pc.if_else(pc.equal(length, 0), pa.scalar(None, pa.string()), text)
+        reason = _or_reason(reason, pc.greater(length, limit), f"{name}_too_long")
+        out[name] = pc.utf8_lower(text) if name == "event_type" else text
+
+    ts_col = columns.get("ts")
+    ts, bad_type = parse_ts(ts_col, n, rules.ts_unit)
+    if bad_type is not None:
+        reason = _or_reason(reason, bad_type, "bad_type_ts")
+    present = pa.array(np.zeros(n, dtype=bool)) if ts_col is None else pc.is_valid(ts_col)
+    reason = _or_reason(reason, pc.invert(present), "missing_ts")
+    reason = _or_reason(reason, pc.is_null(ts), "bad_ts")
+    reason = _or_reason(reason, pc.less(ts, pa.scalar(rules.min_ts, _UTC_TS)), "ts_too_old")
+    reason = _or_reason(reason, pc.greater(ts, pa.scalar(rules.now + rules.max_future, _UTC_TS)), "ts_in_future")
+    out["ts"] = ts
+
+    value, bad = _value(columns.get("value"), n)
+    if bad is not None:
+        code = "bad_value" if columns.get("value") is not None and pa.types.is_string(columns["value"].type) \
+            else "bad_type_value"
+        reason = _or_reason(reason, bad, code)
+    reason = _or_reason(reason, pc.and_(pc.is_valid(value), pc.invert(pc.is_finite(value))), "value_not_finite")
+    out["value"] = value
+
+    props, bad = _properties(columns.get("properties"), n)
+    if bad is not None:
+        reason = _or_reason(reason, bad, "bad_properties" if pa.types.is_string(columns["properties"].type)
+                            or pa.types.is_large_string(columns["properties"].type) else "bad_type_properties")
+    out["properties"] = props
+
+    is_bad = pc.is_valid(reason).to_numpy(zero_copy_only=False)
+    bad_pos = np.flatnonzero(is_bad)
+    good_pos = np.flatnonzero(~is_bad)
+    table = pa.table({f.name: out[f.name] for f in EVENT_SCHEMA})
+    if len(bad_pos):
+        table = table.take(good_pos)
+        bad_reasons = reason.take(bad_pos).to_pylist()
+    else:
+        bad_reasons = []
+    return Validated(table, good_pos, bad_pos, bad_reasons)
+
+
+def derive_event_ids(table: pa.Table, source: str, rows: np.ndarray) -> pa.Table:
+    """Fill null event ids with a hash of the canonical fields and the row's identity in its source file.
+
+    Re-ingesting the same file gives the same ids (so re-runs dedupe), while two identical events on different
+    rows of a log (two views in the same second) stay two events.
+    """
+    ids = table["event_id"].combine_chunks()
+    missing = pc.is_null(ids)
+    if not pc.any(missing).as_py():
+        return table
+    idx = np.flatnonzero(missing.to_numpy(zero_copy_only=False))
+    sub = table.take(idx)
+    parts = [pa.array(np.full(len(idx), source, dtype=object), pa.string()), pa.array(rows[idx]).cast(pa.string())]
+    for name in ("user_id", "item_id", "event_type"):
+        parts.append(sub[name].combine_chunks())
+    parts.append(sub["ts"].combine_chunks().cast(pa.int64()).cast(pa.string()))
+    for name in ("value", "session_id"):
+        parts.append(pc.fill_null(sub[name].combine_chunks().cast(pa.string()), ""))
+    keys = pc.binary_join_element_wise(*parts, "\x1f").to_pylist()
+    derived = ["h" + hashlib.blake2b(k.encode(), digest_size=12).hexdigest() for k in keys]
+    full = ids.to_pylist() if len(idx) < len(ids) else derived
+    if len(idx) < len(ids):
+        for j, i in enumerate(idx.tolist()):
+            full[i] = derived[j]
+    return table.set_column(0, EVENT_SCHEMA.field("event_id"), pa.array(full, pa.string()))
+
+
+def python_value(v: Any) -> tuple[str | float | None, str | None]:
+    """The slow path's view of a JSON `value`: (value, reason); the same number rules as the fast path."""
+    if v is None:
+        return None, None
+    if isinstance(v, bool):
+        return None, "bad_type_value"
+    if isinstance(v, int | float):
+        return float(v), None
+    if isinstance(v, str):
+        s = v.strip()
+        if _NUMBER_RE.match(s):
+            return float(s), None
+        return None, "bad_value"
+    return None, "bad_type_value"
+
+
+def reasons_summary(codes: Sequence[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in codes:
+        out[c] = out.get(c, 0) + 1
+    return out

@@ -1,0 +1,207 @@
+"""Writing the lake: per-day partition buffers (spilled to disk past a memory budget), dedupe against what the lake
+already holds, atomic file writes (temp name + rename), the quarantine and the run lock.
+
+A partition file is written under a dot-prefixed temporary name, which lake readers ignore, and renamed into
+place only once complete: a killed run leaves either a whole part file or none.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from recsys.errors import InputError
+from recsys.events import EVENT_SCHEMA, EVENTS_DIR, PARTITION_KEY, QUARANTINE_DIR
+
+log = logging.getLogger(__name__)
+
+_DAY_US = 86_400 * 1_000_000
+QUARANTINE_SCHEMA = pa.schema([("source", pa.string()), ("row", pa.int64()), ("reason", pa.string()),
+                               ("raw", pa.string())])
+
+
+def day_of(us: np.ndarray) -> np.ndarray:
+    return us // _DAY_US
+
+
+def dt_string(day: int) -> str:
+    return str(np.datetime64(int(day), "D"))
+
+
+@contextmanager
+def lake_lock(lake: Path) -> Iterator[None]:
+    """One ingest run per lake at a time (a second one waits), so dedupe sees a consistent lake."""
+    lake.mkdir(parents=True, exist_ok=True)
+    with open(lake / ".ingest.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def remove_leftovers(lake: Path) -> int:
+    """Temp files and staging folders of runs that were killed; safe under the lake lock."""
+    removed = 0
+    for pattern in (f"{EVENTS_DIR}/{PARTITION_KEY}=*/.*.tmp", f"{QUARANTINE_DIR}/{PARTITION_KEY}=*/.*.tmp",
+                    "_manifests/.*.tmp"):
+        for p in lake.glob(pattern):
+            p.unlink(missing_ok=True)
+            removed += 1
+    staging = lake / "_staging"
+    if staging.exists():
+        shutil.rmtree(staging, ignore_errors=True)
+        removed += 1
+    if removed:
+        log.warning("removed %d leftovers of an interrupted ingest run in %s", removed, lake)
+    return removed
+
+
+def atomic_write_table(table: pa.Table, path: Path) -> None:
+    """Write Parquet under a hidden temp name, fsync, then rename into place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class PartitionBuffer:
+    """Accepted rows grouped by UTC day; past `budget_bytes` in memory they are spilled to Arrow IPC files."""
+
+    def __init__(self, staging: Path, budget_bytes: int) -> None:
+        self.staging = staging
+        self.budget = budget_bytes
+        self.mem: dict[int, list[pa.Table]] = {}
+        self.spilled: dict[int, list[Path]] = {}
+        self.mem_bytes = 0
+        self._n_spills = 0
+
+    def add(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        days = day_of(table["ts"].combine_chunks().cast(pa.int64()).to_numpy())
+        first, last = days.min(), days.max()
+        if first == last:
+            self._put(int(first), table)
+        else:
+            order = np.argsort(days, kind="stable")
+            sorted_days = days[order]
+            table = table.take(pa.array(order))
+            uniq, starts = np.unique(sorted_days, return_index=True)
+            bounds = [*starts.tolist(), len(order)]
+            for k, day in enumerate(uniq.tolist()):
+                self._put(int(day), table.slice(bounds[k], bounds[k + 1] - bounds[k]))
+        if self.mem_bytes > self.budget:
+            self.spill()
+
+    def _put(self, day: int, table: pa.Table) -> None:
+        self.mem.setdefault(day, []).append(table)
+        self.mem_bytes += table.nbytes
+
+    def spill(self) -> None:
+        """Move every in-memory partition to a staging file (so memory stays bounded by the budget)."""
+        for day, tables in self.mem.items():
+            path = self.staging / f"{day}-{self._n_spills}.arrow"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with ipc.new_file(path, EVENT_SCHEMA) as w:
+                for t in tables:
+                    w.write_table(t)
+            self.spilled.setdefault(day, []).append(path)
+            self._n_spills += 1
+        log.debug("spilled %.1f MiB of partitions to %s", self.mem_bytes / 2**20, self.staging)
+        self.mem.clear()
+        self.mem_bytes = 0
+
+    def days(self) -> list[int]:
+        return sorted(set(self.mem) | set(self.spilled))
+
+    def pop(self, day: int) -> pa.Table:
+        tables = []
+        for path in self.spilled.pop(day, []):
+            with ipc.open_file(path) as r:
+                tables.append(r.read_all())
+            path.unlink()
+        in_memory = self.mem.pop(day, [])
+        self.mem_bytes -= sum(t.nbytes for t in in_memory)
+        tables += in_memory
+        return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
+def existing_ids(part_dir: Path) -> pa.Array | None:
+    """Event ids the lake already holds in one partition (None when it holds none)."""
+    files = sorted(p for p in part_dir.glob("*.parquet") if not p.name.startswith((".", "_")))
+    if not files:
+        return None
+    arrays = []
+    for p in files:
+        try:
+            arrays.append(pq.read_table(p, columns=["event_id"])["event_id"].combine_chunks())
+        except (pa.ArrowInvalid, OSError) as err:
+            raise InputError(f"lake file {p} is unreadable ({err}); move it away and re-run") from err
+    return pa.concat_arrays(arrays) if len(arrays) > 1 else arrays[0]
+
+
+def dedupe(table: pa.Table, existing: pa.Array | None) -> pa.Table:
+    """First occurrence of each event_id, minus ids the partition already holds; ordered by time."""
+    n = table.num_rows
+    ids = table["event_id"].combine_chunks()
+    idx = pa.table({"id": ids, "i": pa.array(np.arange(n, dtype=np.int64))})
+    first = idx.group_by("id", use_threads=False).aggregate([("i", "min")])["i_min"].to_numpy()
+    if len(first) < n:
+        table = table.take(pa.array(np.sort(first)))
+    if existing is not None and len(existing):
+        table = table.filter(pc.invert(pc.is_in(table["event_id"], value_set=existing)))
+    return table.sort_by([("ts", "ascending"), ("event_id", "ascending")])
+
+
+class QuarantineWriter:
+    """Rejected rows of one source, written to ``quarantine/dt=<run date>/part-<source key>.parquet``.
+
+    The name depends only on the source's content key, so re-ingesting a file replaces its earlier quarantine
+    instead of adding to it (idempotent runs).
+    """
+
+    def __init__(self, lake: Path, run_day: str, key: str) -> None:
+        self.dir = lake / QUARANTINE_DIR / f"{PARTITION_KEY}={run_day}"
+        self.lake = lake
+        self.name = f"part-{key}.parquet"
+        self.tmp = self.dir / f".{self.name}.tmp"
+        self.writer: pq.ParquetWriter | None = None
+        self.rows = 0
+
+    def write(self, source: str, rows: list[int], reasons: list[str], raws: list[str]) -> None:
+        if not rows:
+            return
+        if self.writer is None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self.writer = pq.ParquetWriter(self.tmp, QUARANTINE_SCHEMA)
+        self.writer.write_table(pa.table({"source": pa.array([source] * len(rows), pa.string()),
+                                          "row": pa.array(rows, pa.int64()), "reason": pa.array(reasons, pa.string()),
+                                          "raw": pa.array(raws, pa.string())}, schema=QUARANTINE_SCHEMA))
+        self.rows += len(rows)
+
+    def commit(self) -> Path | None:
+        for old in self.lake.glob(f"{QUARANTINE_DIR}/{PARTITION_KEY}=*/{self.name}"):
+            old.unlink()
+        if self.writer is None:
+            return None
+        self.writer.close()
+        os.replace(self.tmp, self.dir / self.name)
+        return self.dir / self.name
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.tmp.unlink(missing_ok=True)
