@@ -25,10 +25,11 @@ def color_of(index: int) -> str:
 
 
 def to_data_uri(fig: Figure) -> str:
-    """Serialise `fig` as an SVG data URI (no metadata date, so equal inputs give equal bytes)."""
+    """Serialise `fig` as an SVG data URI; no metadata block (no date: equal inputs give equal bytes)."""
     buf = io.BytesIO()
     with matplotlib.rc_context(_RC):
-        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+        fig.savefig(buf, format="svg", bbox_inches="tight",
+                    metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
