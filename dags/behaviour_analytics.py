@@ -1,8 +1,8 @@
 """Daily behaviour analytics: funnels, retention and sessions over the lake, rendered as an HTML report.
 
 One run per UTC day (its data interval): the report for day D covers the ``analytics_window_days`` up to and
-including D, is written to ``reports/analytics/behaviour-D.html`` (+ ``.json``), and is rewritten, not appended
-to, when the day is re-run. The numbers come from `feature_store.analytics.analytics_report` (DuckDB over the
+including D, is written to ``reports/analytics/behaviour-D.html``, and is rewritten, not appended
+to, when the day is re-run. It is rendered by `feature_store.analytics.render_analytics` (DuckDB over the
 lake); where that package is not installed the task is skipped with a log line, so the DAG always imports.
 """
 
@@ -35,29 +35,23 @@ PARSE_SETTINGS = PipelineSettings()  # environment only: parsing a DAG file must
 )
 def behaviour_analytics() -> None:
     @task
-    def render_analytics(data_interval_end: datetime | None = None) -> dict[str, str]:
-        """Report over the trailing window that ends with the run's data interval (HTML + the numbers as JSON)."""
-        import json
-
+    def render_analytics(data_interval_end: datetime | None = None) -> str:
+        """Report over the trailing window that ends with the run's data interval; returns the HTML's path."""
         settings = load_settings(Variable.get(VARIABLE_NAME, default=None))
         if data_interval_end is None:
             raise AirflowFailException("this run has no data interval; trigger it with a logical date")
         try:
-            from feature_store.analytics import analytics_report
-            from feature_store.analytics.render import write_html
+            from feature_store.analytics import render_analytics as render
         except ImportError:
             raise AirflowSkipException("feature_store.analytics is not installed: analytics report skipped") from None
         end = pendulum.instance(data_interval_end).in_tz("UTC").date()
         start = end - timedelta(days=settings.analytics_window_days)
-        report = analytics_report(settings.lake, start, end)
         day = (end - timedelta(days=1)).isoformat()
-        out_dir = settings.reports_dir / "analytics"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        html = write_html(report, out_dir / f"behaviour-{day}.html")
-        numbers = out_dir / f"behaviour-{day}.json"
-        numbers.write_text(json.dumps(report, default=str, indent=1))
-        log.info("behaviour analytics [%s, %s): %s", start, end, html)
-        return {"html": str(html), "json": str(numbers)}
+        out = settings.reports_dir / "analytics" / f"behaviour-{day}.html"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        path = render(settings.lake, out, start=start, end=end)
+        log.info("behaviour analytics [%s, %s): %s", start, end, path)
+        return str(path)
 
     render_analytics()
 

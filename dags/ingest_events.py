@@ -76,8 +76,9 @@ def ingest_events() -> None:
         return present
 
     @task
-    def ingest(sources: list[str]) -> dict[str, Any]:
-        """Write the files into the lake; returns the ingestion counts (a small summary, not the data)."""
+    def ingest(sources: list[str], data_interval_end: datetime | None = None) -> dict[str, Any]:
+        """Write the files into the lake; returns the ingestion counts (a small summary, not the data).
+        Timestamps are judged against the interval's end, not the wall clock, so a re-run decides the same."""
         from pathlib import Path
 
         from recsys.ingest import ingest as ingest_sources
@@ -85,9 +86,9 @@ def ingest_events() -> None:
         settings = _settings()
         if not sources:
             return {"rows_read": 0, "rows_written": 0, "rows_quarantined": 0, "duplicates": 0, "sources": []}
-        report = ingest_sources([Path(s) for s in sources], settings.lake).to_dict()
+        report = ingest_sources([Path(s) for s in sources], settings.lake, now=data_interval_end).to_dict()
         summary = {k: v for k, v in report.items() if isinstance(v, int | float | str | bool) or v is None}
-        summary["sources"] = sources
+        summary.update(sources=sources, partitions=report.get("partitions", []), reasons=report.get("reasons", {}))
         log.info("ingested %s", summary)
         return summary
 

@@ -15,6 +15,7 @@ events (asset runs), else the run's date. Each model is its own task; models lis
 from __future__ import annotations
 
 import logging
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -122,8 +123,9 @@ def train_recommenders() -> None:
 
         settings = _settings()
         run = register_models([Path(p) for p in trained], settings.registry, promote=False,
-                              metric=settings.gate_metric, tolerance=settings.gate_tolerance)
-        summary = _summary(run)
+                              metric=settings.gate_metric, tolerance=settings.gate_tolerance,
+                              run_id=_registry_run_id(get_current_context()["run_id"]))
+        summary = _summary(run, settings.gate_metric)
         log.info("registered %s", summary)
         return summary
 
@@ -202,9 +204,14 @@ def _routing(settings: PipelineSettings, model: str) -> dict[str, str]:
     return {k: v for k, v in routing.items() if v}
 
 
-def _summary(run: dict[str, Any]) -> dict[str, Any]:
+def _registry_run_id(airflow_run_id: str) -> str:
+    """The registry's run id for this DAG run, so a report line leads back to the Airflow run."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", airflow_run_id).strip("-.")[:64]
+
+
+def _summary(run: dict[str, Any], metric: str) -> dict[str, Any]:
     """The small part of a training run record that travels through XCom."""
-    keep = ("version", "ndcg@10", "hr@10", "coverage@10", "train_seconds")
+    keep = ("version", "ndcg@10", "hr@10", "coverage@10", "train_seconds", metric)
     models = {name: {k: _jsonable(v) for k, v in entry.items() if k in keep}
               for name, entry in run.get("models", {}).items()}
     return {"run_id": run.get("run_id"), "models": models}
