@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from recsys.errors import RecsysError
@@ -122,7 +122,7 @@ def list_reports(source: SourceDep, request: Request) -> ReportList:
 
 
 @router.get("/latest", response_class=HTMLResponse, summary="The report of the newest training run")
-def latest_report(source: SourceDep, format: FormatQuery = "html") -> HTMLResponse | JSONResponse:
+def latest_report(source: SourceDep, format: FormatQuery = "html") -> Response:
     run_id = _latest_run_id(source)
     if run_id is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND,
@@ -132,7 +132,7 @@ def latest_report(source: SourceDep, format: FormatQuery = "html") -> HTMLRespon
 
 
 @router.get("/{run_id}", response_class=HTMLResponse, name="report_page", summary="The report of one training run")
-def report_page(run_id: str, source: SourceDep, format: FormatQuery = "html") -> HTMLResponse | JSONResponse:
+def report_page(run_id: str, source: SourceDep, format: FormatQuery = "html") -> Response:
     if not _RUN_ID.match(run_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no report for run {run_id!r}")
     return _respond(source, run_id, format)
@@ -163,7 +163,7 @@ def _runs_dir(source: ReportSource) -> Path:
     return source.registry / RUNS_DIR  # type: ignore[operator]
 
 
-def _respond(source: ReportSource, run_id: str, fmt: str) -> HTMLResponse | JSONResponse:
+def _respond(source: ReportSource, run_id: str, fmt: str) -> Response:
     from recsys.report.files import find_reports
 
     page = next((m for m in find_reports(source.reports_dir) if m["run_id"] == run_id), None) \

@@ -25,40 +25,15 @@ SECTIONS = ("summary", "gate", "metrics", "metric-vs-k", "history", "segments", 
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
-def write_lake(landing: Path, lake: Path) -> None:
-    """Ingest the generator's files with the real ingestion when it is installed; otherwise write the same events
-    straight into the lake layout (canonical schema, one partition per day)."""
-    sources = sorted(landing.glob("events-*.jsonl"))
-    try:
-        from recsys.ingest import ingest
-    except ImportError:
-        from datetime import datetime
-
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        from recsys.events import EVENT_SCHEMA
-
-        for src in sources:
-            rows = [json.loads(line) for line in src.read_text().splitlines() if line.strip()]
-            for r in rows:
-                r["ts"] = datetime.fromisoformat(r["ts"].replace("Z", "+00:00"))
-                r["properties"] = json.dumps(r.get("properties") or {})
-            part = lake / "events" / f"dt={src.stem.removeprefix('events-')}"
-            part.mkdir(parents=True, exist_ok=True)
-            pq.write_table(pa.Table.from_pylist(rows, schema=EVENT_SCHEMA), part / "part-0.parquet")
-    else:
-        ingest(sources, lake)
-
-
 def trained_registry(root: Path) -> tuple[Path, Path, list[dict[str, Any]]]:
     """Generate events, ingest them, and run the real training pipeline twice (popularity + ALS, gated), the
     second time with a weaker ALS so the two runs differ. Returns (registry, items.csv, run results)."""
     from recsys.generate import generate_events
+    from recsys.ingest import ingest
     from recsys.training import run_training
 
     generate_events(root / "landing", users=150, items=80, days=5, seed=1)
-    write_lake(root / "landing", root / "lake")
+    ingest(sorted((root / "landing").glob("events-*.jsonl")), root / "lake")
     results = []
     for factors, iterations in ((16, 6), (2, 1)):
         results.append(run_training(root / "lake", root / "registry", models=["popularity", "als"], promote=True,
