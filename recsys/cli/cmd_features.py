@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -32,7 +33,7 @@ def list_features(as_json: bool = typer.Option(False, "--json", help="One JSON o
     """The declared features: name, entity, aggregation, window."""
     from feature_store.definitions import FEATURES
 
-    rows = [{"name": f.name, "entity": f.entity, "aggregation": f.aggregation, "source": f.source,
+    rows: list[dict[str, Any]] = [{"name": f.name, "entity": f.entity, "aggregation": f.aggregation, "source": f.source,
              "window_days": f.window.total_seconds() / 86400, "event_types": list(f.event_types),
              "description": f.description} for f in FEATURES.values()]
     if as_json:
@@ -45,7 +46,8 @@ def list_features(as_json: bool = typer.Option(False, "--json", help="One JSON o
     for column in ("entity", "aggregation", "window (days)", "description"):
         table.add_column(column)
     for r in rows:
-        table.add_row(r["name"], r["entity"], r["aggregation"], f"{r['window_days']:g}", r["description"])
+        table.add_row(str(r["name"]), str(r["entity"]), str(r["aggregation"]), f"{r['window_days']:g}",
+                      str(r["description"]))
     stderr_console().print(table)
 
 
@@ -60,7 +62,7 @@ def materialize_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object on stdout."),
 ) -> None:
     """Compute the latest feature values from the lake and upsert them into the online store."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
     from feature_store.materialize import materialize
     from feature_store.online import open_online_store
@@ -71,7 +73,7 @@ def materialize_cmd(
         try:
             with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                           console=stderr_console(), transient=True) as bar:
-                tasks: dict[str, int] = {}
+                tasks: dict[str, TaskID] = {}
 
                 def progress(name: str, done: int, total: int) -> None:
                     if name not in tasks:

@@ -81,15 +81,7 @@ def read_taobao_csv(csv: Path) -> pd.DataFrame:
 
 def build_taobao_lake(csv: Path, lake: Path) -> Path:
     """The Taobao slice as a lake, through the project's own `recsys ingest --format taobao`."""
-    try:
-        from recsys.ingest import ingest
-    except ImportError:  # the ingest package is being written concurrently; map the CSV here until it lands
-        raw = read_taobao_csv(csv)
-        write_frame(lake, pd.DataFrame({
-            "event_id": [f"tb-{k}" for k in range(len(raw))], "user_id": raw.u.astype(str),
-            "item_id": raw.i.astype(str), "event_type": raw.b.map(TAOBAO_TYPES), "ts": raw.time,
-            "value": None, "session_id": None, "properties": [json.dumps({"category": str(c)}) for c in raw.c],
-        }))
-        return lake
+    from recsys.ingest import ingest
+
     ingest([csv], lake, fmt="taobao")
     return lake

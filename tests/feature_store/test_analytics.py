@@ -229,6 +229,10 @@ def test_taobao_funnel_matches_pandas(taobao: tuple) -> None:
     raw, report = taobao
     assert report["funnel"]["steps"] == ["view", "add_to_cart", "favorite", "purchase"]
     assert report["funnel"]["users"] == _pandas_funnel(raw, ["pv", "cart", "fav", "buy"], 3 * 86400)
+    views_by_category = raw[raw.b == "pv"].groupby(raw.c.astype(str)).u.nunique()
+    for row in report["funnel"]["by_category"][:5]:
+        assert row["users"][0] == views_by_category[row["category"]]
+    assert report["funnel"]["by_category"][0]["users"][0] == views_by_category.max()
     assert report["summary"]["events_by_type"] == {
         "view": int((raw.b == "pv").sum()), "add_to_cart": int((raw.b == "cart").sum()),
         "favorite": int((raw.b == "fav").sum()), "purchase": int((raw.b == "buy").sum())}
