@@ -220,9 +220,9 @@ def _pair(value: Any) -> list[float] | None:
                 return [float(value[lo]), float(value[hi])]
         return None
     if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
-        lo, hi = _num(value[0]), _num(value[1])
-        if lo is not None and hi is not None:
-            return [lo, hi]
+        low, high = _num(value[0]), _num(value[1])
+        if low is not None and high is not None:
+            return [low, high]
     return None
 
 

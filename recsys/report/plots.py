@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
 
-_RC = {"svg.fonttype": "path", "svg.hashsalt": "recsys-report", "font.size": 9, "axes.spines.top": False,
+_RC: Any = {"svg.fonttype": "path", "svg.hashsalt": "recsys-report", "font.size": 9, "axes.spines.top": False,
        "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3, "path.simplify": True}
 _COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"]
 
