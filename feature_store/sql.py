@@ -6,8 +6,11 @@ event is (UTC timestamps, the date window, the category pulled out of ``properti
 
 from __future__ import annotations
 
+import atexit
+import itertools
 import logging
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -30,6 +33,19 @@ class DuckSettings:
     memory_limit: str = DEFAULT_MEMORY_LIMIT
     threads: int | None = None
     temp_directory: str | None = None
+
+
+_SPILL_ROOT: Path | None = None
+_SPILL_IDS = itertools.count()
+
+
+def _spill_directory() -> str:
+    """A spill folder of this connection's own: DuckDB names its temp files alike, so sharing one would clash."""
+    global _SPILL_ROOT
+    if _SPILL_ROOT is None:
+        _SPILL_ROOT = Path(tempfile.mkdtemp(prefix="recsys-duckdb-"))
+        atexit.register(shutil.rmtree, _SPILL_ROOT, ignore_errors=True)
+    return str(_SPILL_ROOT / f"c{next(_SPILL_IDS)}")
 
 
 def _glob(lake: Path) -> str:
@@ -62,7 +78,7 @@ def lake_connection(
     con.execute("SET TimeZone = 'UTC'")
     threads = settings.threads or max(1, min(os.cpu_count() or 1, 8))
     con.execute(f"SET threads = {int(threads)}")
-    temp = settings.temp_directory or str(Path(tempfile.gettempdir()) / "recsys-duckdb-spill")
+    temp = settings.temp_directory or _spill_directory()
     con.execute(f"SET temp_directory = {_literal(temp)}")
 
     lower, upper = ["TRUE"], ["TRUE"]
