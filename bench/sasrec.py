@@ -1,0 +1,134 @@
+"""SASRec tuning/timing bench: leave-one-out full ranking on the MovieLens-1M part and Amazon Beauty.
+
+Protocol (as in the SASRec papers and issue 3): per user, the last item is the test target, the second last the
+validation target used for early stopping; the model trains on the rest, and is tested from the history that
+includes the validation item (passed as live history); every item the user has seen is excluded from the ranking.
+Full ranking over the whole catalog, never sampled negatives.
+
+    .venv/bin/python bench/sasrec.py --dataset ml1m [--epochs 200] [--set hidden=64 --set dropout=0.2]
+Writes bench/results/sasrec-<dataset>[-<tag>].json and prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from recsys.data import Interactions
+from recsys.models.sasrec import SASRec
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("RECSYS_DATA_DIR", ROOT.parent / "shared" / "data"))
+RESULTS = ROOT / "bench" / "results"
+
+# Known-good CE recipes (SASRec+ / gSASRec): long windows and light dropout for dense MovieLens,
+# short windows and heavy dropout for the sparse Amazon data.
+PRESETS: dict[str, dict[str, object]] = {
+    "ml1m": {"hidden": 64, "layers": 2, "heads": 1, "dropout": 0.2, "max_len": 200, "lr": 1e-3, "batch_size": 128,
+             "epochs": 200, "patience": 10, "loss": "ce"},
+    "beauty": {"hidden": 64, "layers": 2, "heads": 1, "dropout": 0.5, "max_len": 50, "lr": 1e-3, "batch_size": 128,
+               "epochs": 200, "patience": 10, "loss": "ce"},
+}
+TARGETS = {"ml1m": 0.16, "beauty": 0.050}
+
+
+def load_sequences(dataset: str) -> dict[str, list[str]]:
+    """Chronological item sequences per user."""
+    if dataset == "ml1m":
+        df = pd.read_csv(DATA / "movielens-1m-partial" / "ratings_users1-2999.dat.gz", sep="::", engine="python",
+                         names=["user", "item", "rating", "ts"], dtype=str)
+        df["ts"] = df["ts"].astype(np.int64)
+        df = df.sort_values(["user", "ts"], kind="stable")
+        return {u: g.tolist() for u, g in df.groupby("user", sort=False)["item"]}
+    if dataset == "beauty":
+        seqs: dict[str, list[str]] = {}
+        with open(DATA / "amazon-s3rec-sequences" / "Beauty.txt") as f:
+            for line in f:
+                user, *items = line.split()
+                seqs[user] = items
+        return seqs
+    raise SystemExit(f"unknown dataset {dataset!r}: use ml1m or beauty")
+
+
+def leave_one_out(seqs: dict[str, list[str]]) -> tuple[Interactions, dict[str, list[str]], dict[str, str]]:
+    """Training interactions (all but the last two items), validation targets and test targets."""
+    users = {u: s for u, s in seqs.items() if len(s) >= 3}
+    items = sorted({i for s in users.values() for i in s})
+    train = Interactions.from_sequences({u: s[:-2] for u, s in users.items()}, items=items)
+    return train, {u: [s[-2]] for u, s in users.items()}, {u: s[-1] for u, s in users.items()}
+
+
+def evaluate(model: SASRec, validation: dict[str, list[str]], test: dict[str, str], k: int = 10) -> dict[str, float]:
+    """NDCG@k and HR@k of the test item, scoring from training history + the validation item."""
+    users = list(test)
+    ndcg = hits = 0.0
+    for lo in range(0, len(users), 1024):
+        batch = users[lo:lo + 1024]
+        ids, _ = model.recommend(batch, k=k, histories=[validation[u] for u in batch])
+        for u, row in zip(batch, ids, strict=True):
+            where = np.flatnonzero(row == test[u])
+            if len(where):
+                hits += 1
+                ndcg += 1.0 / np.log2(where[0] + 2)
+    return {f"ndcg@{k}": ndcg / len(users), f"hr@{k}": hits / len(users)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=sorted(PRESETS), required=True)
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset param")
+    parser.add_argument("--tag", default="")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    torch.set_num_threads(args.threads)
+
+    params = dict(PRESETS[args.dataset])
+    for kv in args.set:
+        key, value = kv.split("=", 1)
+        params[key] = type(params[key])(value) if key in params else json.loads(value)
+    if args.epochs is not None:
+        params["epochs"] = args.epochs
+
+    seqs = load_sequences(args.dataset)
+    train, validation, test = leave_one_out(seqs)
+    logging.info("%s: %d users, %d items, %d training events", args.dataset, train.n_users, train.n_items,
+                 train.matrix.nnz)
+    model = SASRec(**params)  # type: ignore[arg-type]
+    start = time.perf_counter()
+    model.fit(train, validation)
+    train_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    metrics = evaluate(model, validation, test)
+    result = {
+        "dataset": args.dataset, "protocol": "leave-one-out, full ranking, seen items excluded",
+        "users": train.n_users, "items": train.n_items, "params": model.get_params(),
+        "epochs_trained": model.epochs_trained_, "best_epoch": model.best_epoch_,
+        "best_val_ndcg@10": round(model.best_val_ndcg_, 4),
+        **{key: round(v, 4) for key, v in metrics.items()},
+        "target_ndcg@10": TARGETS[args.dataset], "reached": bool(metrics["ndcg@10"] >= TARGETS[args.dataset]),
+        "train_seconds": round(train_seconds, 1),
+        "seconds_per_epoch": round(train_seconds / max(model.epochs_trained_, 1), 2),
+        "eval_seconds": round(time.perf_counter() - start, 1),
+        "device": str(model.device_), "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = f"sasrec-{args.dataset}{'-' + args.tag if args.tag else ''}.json"
+    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
