@@ -20,6 +20,7 @@ from serving.deps import ServiceState
 from serving.events import EventSink
 from serving.holder import LoadedModel, ModelHolder
 from serving.metrics import MetricsMiddleware, ServiceMetrics
+from serving.reports import router as reports_router
 from serving.routes import router
 from serving.settings import Settings, get_settings
 
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(router)
+    app.include_router(reports_router)
 
     @app.exception_handler(RecsysError)
     async def _project_error(request: Request, err: RecsysError) -> JSONResponse:

@@ -4,11 +4,10 @@ millisecond, so a thread-pool hop would cost more than it saves. Blocking I/O (f
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Query, status
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
@@ -190,13 +189,3 @@ async def admin_reload(svc: ServiceDep, _: AdminDep, force: bool = False) -> dic
     result = await run_in_threadpool(svc.holder.refresh, force=force)
     svc.metrics.reloads.labels("error" if result["errors"] else "ok").inc()
     return result
-
-
-@router.get("/reports/latest", tags=["operations"], response_class=FileResponse)
-async def latest_report(svc: ServiceDep) -> FileResponse:
-    """The newest HTML report in the reports folder."""
-    folder = svc.settings.reports_dir
-    reports = sorted(Path(folder).glob("*.html"), key=lambda p: p.stat().st_mtime) if folder else []
-    if not reports:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no HTML report found (set RECSYS_REPORTS_DIR)")
-    return FileResponse(reports[-1], media_type="text/html")

@@ -8,9 +8,9 @@ import time
 
 import httpx
 import pytest
+from serving_support import sequences, serve, settings_for
 
 from feature_store.online import SQLiteOnlineStore
-from tests.serving.conftest import sequences, serve, settings_for
 
 TOKEN = "s3cret"
 SEQ = sequences()
