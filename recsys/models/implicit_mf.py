@@ -1,0 +1,230 @@
+"""Matrix factorisation from `implicit`: ALS (weighted least squares) and BPR (pairwise ranking).
+
+Thin adapters: `implicit` does the fitting (its CUDA build when present and allowed), we keep only the
+factor matrices as float32 numpy arrays, so a model fitted on a GPU saves and serves on any CPU.
+implicit's fits run with OpenBLAS pinned to one thread (`threadpool_limits(1, "blas")`): it warns otherwise,
+and its own threads already use every core.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+from recsys.data import Interactions
+from recsys.models.base import Recommender
+from recsys.models.history import history_rows, weights_on
+
+log = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def implicit_gpu_available() -> bool:
+    """True when implicit was built with CUDA and sees a GPU."""
+    try:
+        import implicit.gpu
+    except ImportError:  # pragma: no cover - implicit is a hard dependency
+        return False
+    return bool(implicit.gpu.HAS_CUDA)
+
+
+def resolve_device(device: str) -> str:
+    """"auto" -> "cuda" when implicit's GPU build can run, else "cpu"; "cuda" without one is an error."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if device == "cpu":
+        return "cpu"
+    if implicit_gpu_available():
+        return "cuda"
+    if device == "cuda":
+        raise ValueError("device='cuda' but implicit has no usable CUDA build here (implicit.gpu.HAS_CUDA is False); "
+                         "use device='cpu' or 'auto'")
+    return "cpu"
+
+
+class _ImplicitMF(Recommender):
+    """Shared parts of the `implicit` factor models: device choice, fitting, factor storage and scoring."""
+
+    factors: int
+    iterations: int
+    device: str
+
+    def _make(self, use_gpu: bool) -> Any:
+        raise NotImplementedError
+
+    def _train_matrix(self, data: Interactions) -> sp.csr_matrix:
+        return data.matrix.tocsr().astype(np.float32)
+
+    def _check_params(self) -> None:
+        for key in ("factors", "iterations"):
+            value = getattr(self, key)
+            if not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"{key} must be a positive integer, got {value!r}")
+
+    def _fit(self, data: Interactions, validation: Mapping[str, Sequence[str]] | None) -> None:
+        self._check_params()
+        device = resolve_device(self.device)
+        user_items = self._train_matrix(data)
+        with threadpool_limits(1, "blas"):
+            model = self._make(use_gpu=device == "cuda")
+            model.fit(user_items, show_progress=False)
+        if device == "cuda":
+            model = model.to_cpu()
+        self.device_: str = device
+        self.user_factors_: np.ndarray = np.ascontiguousarray(model.user_factors, dtype=np.float32)
+        self.item_factors_: np.ndarray = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+        log.debug("%s fitted on %s: %d users x %d items, %d factors", self.name, device,
+                  *user_items.shape, self.item_factors_.shape[1])
+
+    def _score(self, users: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
+        return self.user_factors_[users] @ self.item_factors_.T
+
+    def _similar(self, items: np.ndarray) -> np.ndarray:
+        norms = np.linalg.norm(self.item_factors_, axis=1)
+        norms[norms == 0] = 1.0
+        return (self.item_factors_[items] @ self.item_factors_.T) / norms[items, None] / norms[None, :]
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
+
+    def _load_state(self, state: Mapping[str, np.ndarray]) -> None:
+        self.user_factors_ = state["user_factors"]
+        self.item_factors_ = state["item_factors"]
+
+
+class ALS(_ImplicitMF):
+    """Implicit-feedback ALS (Hu, Koren & Volinsky 2008) with conjugate-gradient updates.
+
+    factors: latent dimensions. regularization: L2 penalty. alpha: confidence per unit of event weight
+    (implicit's confidence is ``alpha * weight``; unobserved pairs have confidence 1 and preference 0).
+    iterations: ALS sweeps. random_state: seed of the initial factors (fits are deterministic for a seed).
+    device: "auto" (implicit's CUDA build when available), "cpu" or "cuda". num_threads: CPU threads, 0 = all.
+    A user unseen at training (or a known user with new live events) is folded in from the history by one
+    least-squares solve against the fixed item factors.
+    """
+
+    name = "als"
+    supports_history = True
+
+    def __init__(
+        self,
+        *,
+        factors: int = 128,
+        regularization: float = 0.05,
+        alpha: float = 5.0,
+        iterations: int = 15,
+        random_state: int | None = 0,
+        device: str = "auto",
+        num_threads: int = 0,
+    ) -> None:
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha
+        self.iterations = iterations
+        self.random_state = random_state
+        self.device = device
+        self.num_threads = num_threads
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if not self.alpha > 0:
+            raise ValueError(f"alpha must be positive, got {self.alpha!r}")
+        if self.regularization < 0:
+            raise ValueError(f"regularization must be >= 0, got {self.regularization!r}")
+
+    def _make(self, use_gpu: bool) -> Any:
+        from implicit.als import AlternatingLeastSquares
+
+        return AlternatingLeastSquares(
+            factors=int(self.factors), regularization=float(self.regularization), alpha=float(self.alpha),
+            iterations=int(self.iterations), random_state=self.random_state, use_gpu=use_gpu,
+            num_threads=int(self.num_threads),
+        )
+
+    def _fit(self, data: Interactions, validation: Mapping[str, Sequence[str]] | None) -> None:
+        super()._fit(data, validation)
+        self.user_weights_: np.ndarray = weights_on(self.seen_, data.matrix)
+
+    def _score(self, users: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
+        # Users with live items beyond their training sequence (or unknown users) are folded in.
+        fold = np.array([u < 0 or len(h) > len(self.sequences_[u]) for u, h in zip(users, histories, strict=True)],
+                        dtype=bool)
+        vectors = self.user_factors_[np.where(fold, 0, users)]
+        if fold.any():
+            rows = np.flatnonzero(fold)
+            user_items = history_rows(self.seen_, self.user_weights_, self.sequences_, users[rows],
+                                      [histories[r] for r in rows], len(self.items_))
+            vectors[rows] = self._fold_in(user_items)
+        return vectors @ self.item_factors_.T
+
+    def _fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        with threadpool_limits(1, "blas"):
+            solver = AlternatingLeastSquares(factors=self.item_factors_.shape[1],
+                                             regularization=float(self.regularization), alpha=float(self.alpha),
+                                             num_threads=int(self.num_threads))
+            solver.item_factors = self.item_factors_
+            factors = solver.recalculate_user(np.arange(user_items.shape[0]), user_items)
+        return np.asarray(factors, dtype=np.float32)
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {**super()._state(), "user_weights": self.user_weights_}
+
+    def _load_state(self, state: Mapping[str, np.ndarray]) -> None:
+        super()._load_state(state)
+        self.user_weights_ = state["user_weights"]
+
+
+class BPR(_ImplicitMF):
+    """Bayesian Personalised Ranking (Rendle et al. 2009), trained by SGD on (user, seen, unseen) triples.
+
+    factors: latent dimensions (implicit adds one item-bias column). learning_rate, regularization: SGD step and
+    L2 penalty. iterations: epochs over the interactions. random_state: seed. num_threads: CPU threads; the
+    default 1 keeps fits deterministic for a seed (more threads update the factors concurrently, hogwild-style).
+    device: "auto", "cpu" or "cuda". Binary feedback: event weights only mark what was seen.
+    """
+
+    name = "bpr"
+
+    def __init__(
+        self,
+        *,
+        factors: int = 64,
+        learning_rate: float = 0.05,
+        regularization: float = 0.01,
+        iterations: int = 100,
+        random_state: int | None = 0,
+        device: str = "auto",
+        num_threads: int = 1,
+    ) -> None:
+        self.factors = factors
+        self.learning_rate = learning_rate
+        self.regularization = regularization
+        self.iterations = iterations
+        self.random_state = random_state
+        self.device = device
+        self.num_threads = num_threads
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+
+    def _train_matrix(self, data: Interactions) -> sp.csr_matrix:
+        return self.seen_
+
+    def _make(self, use_gpu: bool) -> Any:
+        from implicit.bpr import BayesianPersonalizedRanking
+
+        return BayesianPersonalizedRanking(
+            factors=int(self.factors), learning_rate=float(self.learning_rate),
+            regularization=float(self.regularization), iterations=int(self.iterations),
+            random_state=self.random_state, use_gpu=use_gpu, num_threads=int(self.num_threads),
+        )
