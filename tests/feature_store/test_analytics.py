@@ -251,3 +251,21 @@ def test_taobao_sessions_and_long_tail_match_pandas(taobao: tuple) -> None:
     x = np.sort(counts)
     lorenz_area = np.sum((np.cumsum(x) - x / 2) / x.sum()) / len(x)
     assert report["long_tail"]["gini"] == pytest.approx(1 - 2 * lorenz_area)
+
+
+def test_funnel_takes_the_start_that_goes_deepest(tmp_path: Path) -> None:
+    """From the first view the purchase falls outside 24 h; from the second view the same path fits."""
+    lake = write_lake(tmp_path / "lake", [
+        ("a", "i1", "view", "2024-01-01 00:00", "c1"),
+        ("a", "i1", "view", "2024-01-01 23:00", "c1"),
+        ("a", "i1", "add_to_cart", "2024-01-01 23:30", "c1"),
+        ("a", "i1", "purchase", "2024-01-02 01:00", "c1"),
+        ("b", "i1", "add_to_cart", "2024-01-01 00:00", "c1"),  # a cart without any view before it
+        ("b", "i1", "view", "2024-01-01 00:05", "c1"),
+        ("c", "i1", "view", "2024-01-01 00:00", "c1"),
+        ("c", "i1", "view", "2024-01-01 00:01", "c1"),
+    ])
+    f = analytics_report(lake, date(2024, 1, 1), date(2024, 1, 3))["funnel"]
+    assert f["users"] == [3, 1, 1]
+    repeat = AnalyticsConfig(funnel_steps=("view", "view"))
+    assert analytics_report(lake, date(2024, 1, 1), date(2024, 1, 3), repeat)["funnel"]["users"] == [3, 2]
