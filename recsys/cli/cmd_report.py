@@ -15,6 +15,8 @@ def report(
     run: str | None = typer.Option(None, "--run", help="Run id to report on; default: the latest run."),
     out: Path | None = typer.Option(None, "--out", help="HTML file to write (self-contained: open it anywhere)."),
     json_out: Path | None = typer.Option(None, "--json-out", help="Also write the report's numbers as JSON."),
+    out_dir: Path | None = typer.Option(None, "--out-dir",
+                                        help="Render every recorded run to DIR/<run_id>.html and .json instead."),
     titles: Path | None = typer.Option(None, "--titles",
                                        help="Item titles: MovieLens movies.dat or u.item, or items.csv."),
     list_runs: bool = typer.Option(False, "--list", help="List the recorded runs instead of rendering."),
@@ -23,7 +25,7 @@ def report(
     """Offline metrics report of one training run: metrics with bootstrap intervals, the promotion gate,
     segments, metric history, popularity bias and sample users with each model's top-10."""
     from recsys.errors import InputError
-    from recsys.report import load_titles, render_report, summarize_runs
+    from recsys.report import load_titles, render_all, render_report, summarize_runs
 
     console = stderr_console()
     with user_errors():
@@ -36,9 +38,16 @@ def report(
                                    if m.get("ndcg@10") is not None)
                 console.print(f"{r['run_id']}  {r['created_at']}  ndcg@10: {scores}", highlight=False)
             return
-        if out is None:
-            raise InputError("--out is required: the HTML file to write (or use --list)")
         title_map = load_titles(titles) if titles is not None else None
+        if out_dir is not None:
+            with console.status("rendering one report per recorded run ..."):
+                pages = render_all(registry, out_dir, titles=title_map)
+            if as_json:
+                emit_json({"out_dir": str(out_dir), "pages": [str(p) for p in pages]})
+            console.print(f"{len(pages)} offline metrics reports in {out_dir.resolve()}", highlight=False)
+            return
+        if out is None:
+            raise InputError("--out is required: the HTML file to write (or --out-dir, or --list)")
         with console.status("rendering the offline metrics report ..."):
             path = render_report(registry, out, run_id=run, json_out=json_out, titles=title_map)
         if as_json:

@@ -5,7 +5,7 @@ what training measured. `render_report` is what the CLI, the nightly DAG and the
 """
 
 from recsys.report.data import build_report, summarize_runs
-from recsys.report.render import render_html, render_report, to_json
+from recsys.report.render import render_all, render_html, render_report, to_json
 from recsys.report.titles import load_titles
 
-__all__ = ["build_report", "load_titles", "render_html", "render_report", "summarize_runs", "to_json"]
+__all__ = ["build_report", "load_titles", "render_all", "render_html", "render_report", "summarize_runs", "to_json"]

@@ -60,8 +60,20 @@ def run_time(run: Mapping[str, Any]) -> str:
 
 
 def sorted_runs(registry: Registry) -> list[dict[str, Any]]:
-    """Every recorded run, oldest first (the registry's order: by the time it recorded them)."""
-    return [r for r in registry.runs() if isinstance(r, dict) and r.get("run_id")]
+    """Every recorded run, oldest first: by the time the registry recorded it, then (runs recorded within the
+    same second) by the record file's modification time, which has sub-second resolution."""
+    from recsys.registry.registry import RUNS_DIR
+
+    folder = Path(registry.root) / RUNS_DIR
+
+    def key(run: Mapping[str, Any]) -> tuple[str, int, str]:
+        try:
+            mtime = (folder / f"{run['run_id']}.json").stat().st_mtime_ns
+        except OSError:
+            mtime = 0
+        return (str(run.get("recorded") or run_time(run)), mtime, str(run["run_id"]))
+
+    return sorted((r for r in registry.runs() if isinstance(r, dict) and r.get("run_id")), key=key)
 
 
 def summarize_runs(registry: str | Path | Registry) -> list[dict[str, Any]]:

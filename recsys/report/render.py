@@ -92,6 +92,24 @@ def render_report(
     return out
 
 
+def render_all(
+    registry: str | Path | Registry,
+    out_dir: str | Path,
+    *,
+    titles: str | Path | Mapping[str, str] | None = None,
+) -> list[Path]:
+    """One page per recorded run: ``out_dir/<run_id>.html`` and ``<run_id>.json`` (a folder the service can
+    serve). Returns the HTML paths, oldest run first."""
+    from recsys.report.data import open_registry, sorted_runs
+
+    reg = open_registry(registry)
+    title_map = load_titles(titles) if titles is not None and not isinstance(titles, Mapping) else titles
+    out = Path(out_dir)
+    return [render_report(reg, out / f"{run['run_id']}.html", run_id=str(run["run_id"]),
+                          json_out=out / f"{run['run_id']}.json", titles=title_map)
+            for run in sorted_runs(reg)]
+
+
 def to_json(report: Mapping[str, Any]) -> str:
     """The report's numbers as JSON text (full precision)."""
     return json.dumps(report, indent=2, sort_keys=False, default=str) + "\n"

@@ -250,6 +250,23 @@ def test_registry_fills_a_record_without_samples_or_popularity(
     assert "Notes" in render_html(report)
 
 
+def test_runs_recorded_in_the_same_second_keep_their_order(
+        trained: tuple[Path, Path, list[dict[str, Any]]], tmp_path: Path) -> None:
+    import os
+
+    registry, _, results = trained
+    copy = tmp_path / "registry"
+    shutil.copytree(registry, copy)
+    reg = Registry(copy)
+    run = reg.run(results[-1]["run_id"])
+    run["recorded"] = "2099-01-01T00:00:00Z"  # both newer than the fixture's runs, and in the same second
+    for i, run_id in enumerate(("zz-recorded-first", "aa-recorded-second")):
+        reg.record_run(run | {"run_id": run_id})
+        os.utime(copy / "_runs" / f"{run_id}.json", ns=(10**18 + i, 10**18 + i))
+    assert build_report(copy)["run_id"] == "aa-recorded-second"
+    assert [s["run_id"] for s in summarize_runs(copy)][:2] == ["aa-recorded-second", "zz-recorded-first"]
+
+
 # ---------------------------------------------------------------------------------------------- titles
 def test_titles_from_the_three_catalogue_layouts(tmp_path: Path) -> None:
     movies = tmp_path / "movies.dat"
@@ -303,6 +320,13 @@ def test_cli_renders_html_and_json(trained: tuple[Path, Path, list[dict[str, Any
     empty.mkdir()
     res = runner.invoke(app, ["report", "--registry", str(empty), "--out", str(out)])
     assert res.exit_code == 2 and "no recorded training runs" in " ".join(res.output.split())
+    res = runner.invoke(app, ["report", "--registry", str(registry), "--out-dir", str(tmp_path / "all"), "--json"])
+    assert res.exit_code == 0, res.output
+    pages = [Path(p) for p in json.loads(res.stdout.strip().splitlines()[-1])["pages"]]
+    assert [p.stem for p in pages] == [r["run_id"] for r in results]
+    for page, result in zip(pages, results, strict=True):
+        assert json.loads(page.with_suffix(".json").read_text())["run_id"] == result["run_id"]
+        assert f'<meta name="recsys-run-id" content="{result["run_id"]}">' in page.read_text()
     res = runner.invoke(app, ["report", "--registry", str(registry), "--list", "--json"])
     assert res.exit_code == 0
     assert [r["run_id"] for r in json.loads(res.stdout.strip().splitlines()[-1])["runs"]] == \
