@@ -130,12 +130,13 @@ def _row_nanmean(x: np.ndarray) -> np.ndarray:
 
 
 def novelty(recommended: Sequence[Sequence[Any]], item_counts: dict[Any, int], n_users: int, k: int) -> float:
-    """Mean self-information of the top-k recommendations over users (per-list form of `novelty_at_k`)."""
-    rows = [[float(item_counts.get(i, 0)) for i in row[:k]] for row in recommended]
+    """Mean self-information of the top-k recommendations over users (per-list form of `novelty_at_k`; None entries
+    are padding)."""
+    rows = [[np.nan if i is None else float(item_counts.get(i, 0)) for i in row[:k]] for row in recommended]
     return float(novelty_at_k(np.array(rows), n_users, k).mean()) if rows else 0.0
 
 
 def average_popularity(recommended: Sequence[Sequence[Any]], item_counts: dict[Any, int], k: int) -> float:
     """Mean over users of the mean training count of their top-k items (per-list form of `avg_popularity_at_k`)."""
-    rows = [[float(item_counts.get(i, 0)) for i in row[:k]] for row in recommended]
+    rows = [[np.nan if i is None else float(item_counts.get(i, 0)) for i in row[:k]] for row in recommended]
     return float(avg_popularity_at_k(np.array(rows), k).mean()) if rows else 0.0

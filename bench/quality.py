@@ -1,0 +1,214 @@
+"""Offline quality of every model on real data, leave-one-out, full ranking (seen items excluded).
+
+Data sets (read from ../shared/data, never copied): the MovieLens-1M part (users 1-2999, ratings as `rating`
+events with their timestamps) and Amazon Beauty (S3-Rec 5-core sequences; no timestamps, the order is kept with a
+synthetic one-second-apart time). Each goes through the project's own pipeline: `recsys.dataset.events_to_frame`
+-> `recsys.splits.leave_one_out` (saved split) -> `recsys.training.train_model` (fit + evaluation), so the numbers
+are what `recsys train --split loo` would report.
+
+    .venv/bin/python bench/quality.py                          # every model, both data sets
+    .venv/bin/python bench/quality.py --models sasrec --datasets beauty --param sasrec.epochs=50
+
+Results are merged into bench/results/quality.json (one entry per data set and model, so models can be run
+separately, e.g. SASRec in the background) and bench/results/quality.md is rewritten from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("RECSYS_DATA_DIR", ROOT.parent / "shared" / "data"))
+RESULTS = ROOT / "bench" / "results"
+MODELS = ("popularity", "itemknn", "als", "bpr", "ease", "sasrec")
+DATASETS = {
+    "ml1m-part": DATA / "movielens-1m-partial" / "ratings_users1-2999.dat.gz",
+    "beauty": DATA / "amazon-s3rec-sequences" / "Beauty.txt",
+}
+REFERENCE = {  # NDCG@10 measured elsewhere on these exact splits; SASRec: the targets of the issue
+    "beauty": {"ease": 0.042, "itemknn": 0.037, "als": 0.023, "popularity": 0.006, "sasrec": 0.050},
+    "ml1m-part": {"ease": 0.051, "als": 0.047, "popularity": 0.017, "sasrec": 0.16},
+}
+DEFAULT_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
+    # SASRec as in the paper's settings for each data set (max_len 200 for MovieLens, 50 for Beauty).
+    "ml1m-part": {"sasrec": {"max_len": 200, "dropout": 0.2, "hidden": 64, "layers": 2}},
+    "beauty": {"sasrec": {"max_len": 50, "dropout": 0.5, "hidden": 64, "layers": 2}},
+}
+
+log = logging.getLogger("bench.quality")
+
+
+def read_movielens(path: Path) -> pd.DataFrame:
+    with gzip.open(path, "rt") as fh:
+        raw = pd.read_csv(fh, sep="::", engine="python", names=["user", "item", "rating", "ts"])
+    return pd.DataFrame({
+        "event_id": np.arange(len(raw)).astype(str),
+        "user_id": raw["user"].astype(str), "item_id": raw["item"].astype(str),
+        "event_type": "rating", "ts": pd.to_datetime(raw["ts"], unit="s", utc=True).astype("datetime64[us, UTC]"),
+        "value": raw["rating"].astype(float),
+    })
+
+
+def read_amazon_sequences(path: Path) -> pd.DataFrame:
+    users, items = [], []
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) > 1:
+            users.extend([parts[0]] * (len(parts) - 1))
+            items.extend(parts[1:])
+    order = np.arange(len(items))
+    return pd.DataFrame({
+        "event_id": order.astype(str), "user_id": users, "item_id": items, "event_type": "view",
+        "ts": pd.to_datetime(order, unit="s", utc=True).astype("datetime64[us, UTC]"), "value": np.nan,
+    })
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    info = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(), "torch": torch.__version__,
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    try:
+        mem = Path("/proc/meminfo").read_text().split("\n")[0].split()[1]
+        info["memory_gib"] = round(int(mem) / 2**20, 1)
+    except (OSError, IndexError, ValueError):
+        pass
+    return info
+
+
+def run(datasets: list[str], models: list[str], params: dict[str, dict[str, Any]], device: str,
+        seed: int) -> dict[str, dict[str, Any]]:
+    from recsys.dataset import events_to_frame
+    from recsys.splits import leave_one_out
+    from recsys.training import read_evaluation, train_model
+
+    out: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="quality-") as tmp:
+        for ds in datasets:
+            path = DATASETS[ds]
+            if not path.exists():
+                log.warning("%s: %s is absent, skipped", ds, path)
+                continue
+            started = time.perf_counter()
+            events = read_movielens(path) if ds == "ml1m-part" else read_amazon_sequences(path)
+            split = leave_one_out(events_to_frame(events))
+            split_dir = split.save(Path(tmp) / ds / "split")
+            prep = time.perf_counter() - started
+            log.info("%s: %d events, %d users, %d items; split in %.1f s", ds, split.info["n_events"],
+                     split.train.n_users, split.train.n_items, prep)
+            out[ds] = {"data": {k: v for k, v in split.info.items()} | {"n_items": split.train.n_items,
+                                                                         "prepare_seconds": round(prep, 2)},
+                       "models": {}}
+            for m in models:
+                p = {**DEFAULT_PARAMS.get(ds, {}).get(m, {}), **params.get(m, {})}
+                log.info("%s: training %s %s", ds, m, p)
+                trained = train_model(split_dir, m, Path(tmp) / ds / m, params=p, device=device, seed=seed,
+                                      n_boot=1000)
+                ev = read_evaluation(trained)
+                met = ev["metrics"]
+                out[ds]["models"][m] = {
+                    "ndcg@10": met["ndcg@10"], "ndcg@10_ci95": ev["intervals"]["ndcg@10"],
+                    "hr@10": met["hr@10"], "mrr@10": met["mrr@10"], "coverage@10": met["coverage@10"],
+                    "novelty@10": met["novelty@10"], "ndcg@20": met["ndcg@20"], "hr@20": met["hr@20"],
+                    "train_seconds": round(ev["train_seconds"], 2), "eval_seconds": round(ev["eval_seconds"], 2),
+                    "epochs": ev["epochs"], "device": ev["device"], "params": ev["params"],
+                    "protocol": ev["protocol"], "reference_ndcg@10": REFERENCE.get(ds, {}).get(m),
+                    "measured": datetime.now(UTC).isoformat(timespec="seconds"),
+                }
+                log.info("%s %s: ndcg@10 %.4f hr@10 %.4f (%.1f s)", ds, m, met["ndcg@10"], met["hr@10"],
+                         ev["train_seconds"])
+    return out
+
+
+def merge(path: Path, new: dict[str, dict[str, Any]], info: dict[str, Any]) -> dict[str, Any]:
+    old = json.loads(path.read_text()) if path.exists() else {}
+    results = old.get("results", {})
+    for ds, entry in new.items():
+        slot = results.setdefault(ds, {"data": entry["data"], "models": {}})
+        slot["data"] = entry["data"]
+        slot["models"].update(entry["models"])
+    return {"protocol": "leave-one-out: per user the last item is the test target, the one before it validation "
+                        "(SASRec early-stops on it and sees it as history at test); full ranking over the catalog, "
+                        "the user's training items excluded; bootstrap 95% CI over users",
+            "machine": info, "results": results}
+
+
+def markdown(report: dict[str, Any]) -> str:
+    mach = report["machine"]
+    lines = ["# Offline quality: leave-one-out, full ranking", "",
+             f"Machine: {mach.get('processor')}, {mach.get('cpus')} CPUs (shared with other jobs), "
+             f"{mach.get('memory_gib', '?')} GiB, {mach.get('platform')}, Python {mach.get('python')}, "
+             f"torch {mach.get('torch')}, GPU: {mach.get('cuda') or 'none'}.", "",
+             report["protocol"] + ".", "",
+             "Produced by `bench/quality.py` (see its docstring); `ref` is the NDCG@10 measured elsewhere on the same "
+             "splits (for SASRec: the target).", ""]
+    for ds, entry in report["results"].items():
+        d = entry["data"]
+        lines += [f"## {ds}", "",
+                  f"{d.get('n_events')} events, {d.get('n_users')} users, {d.get('n_items')} items; "
+                  f"{d.get('n_test_users')} test users.", "",
+                  "| model | NDCG@10 | 95% CI | ref | HR@10 | MRR@10 | coverage@10 | train s | epochs | params |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for m in MODELS:
+            r = entry["models"].get(m)
+            if r is None:
+                continue
+            ci = r.get("ndcg@10_ci95") or [float("nan")] * 2
+            ref = r.get("reference_ndcg@10")
+            epochs = ", ".join(f"{k} {v}" for k, v in r.get("epochs", {}).items()) or "-"
+            params = ", ".join(f"{k}={v}" for k, v in r.get("params", {}).items())
+            lines.append(f"| {m} | {r['ndcg@10']:.4f} | {ci[0]:.4f}-{ci[1]:.4f} | "
+                         f"{'' if ref is None else f'{ref:.3f}'} | {r['hr@10']:.4f} | {r['mrr@10']:.4f} | "
+                         f"{r['coverage@10']:.3f} | {r['train_seconds']:.1f} | {epochs} | {params} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--param", action="append", default=[], help="MODEL.KEY=VALUE (JSON value), repeatable")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=RESULTS / "quality.json")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    params: dict[str, dict[str, Any]] = {}
+    for item in args.param:
+        key, _, raw = item.partition("=")
+        model, _, name = key.partition(".")
+        try:
+            params.setdefault(model, {})[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            params.setdefault(model, {})[name] = raw
+    datasets = [d for d in args.datasets.split(",") if d]
+    unknown = [d for d in datasets if d not in DATASETS]
+    if unknown:
+        parser.error(f"unknown data sets {unknown}; known: {list(DATASETS)}")
+    new = run(datasets, [m for m in args.models.split(",") if m], params, args.device, args.seed)
+    report = merge(args.out, new, machine())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
+    args.out.with_suffix(".md").write_text(markdown(report))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
