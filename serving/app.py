@@ -90,18 +90,26 @@ def _publish_versions(metrics: ServiceMetrics, models: dict[str, LoadedModel]) -
     metrics.set_versions({n: m.version for n, m in models.items()})
 
 
+CATEGORY_FEATURES = ("category", "item_category")
+"""Item feature names read as the category (``item_category`` is what feature_store materialises)."""
+
+
 def item_categories(store: OnlineStore, model: Recommender) -> dict[str, list[str]]:
     """category -> item ids of the model's catalogue: from the model when it recorded categories at training
-    (`item_categories_`), else from the online store's item feature ``category``."""
+    (`item_categories_`), else from the online store's item features (`CATEGORY_FEATURES`)."""
     items = model.items_.to_list()
     own = getattr(model, "item_categories_", None)
     if own is not None and len(own) == len(items):
-        pairs = zip(items, (str(c) for c in own), strict=True)
+        pairs = list(zip(items, (str(c) for c in own), strict=True))
     else:
-        feats = store.get_features("item", items, ["category"])
-        pairs = ((i, str(feats[i]["category"])) for i in items if i in feats)
+        feats = store.get_features("item", items, CATEGORY_FEATURES)
+        pairs = []
+        for item, values in feats.items():
+            cat = next((values[n] for n in CATEGORY_FEATURES if values.get(n) is not None), None)
+            if cat is not None:
+                pairs.append((item, str(cat)))
     out: dict[str, list[str]] = {}
     for item, cat in pairs:
-        if cat and cat != "None":
+        if cat:
             out.setdefault(cat, []).append(item)
     return out

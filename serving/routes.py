@@ -148,7 +148,7 @@ def _update_store(svc: ServiceState, records: list[dict[str, Any]]) -> None:
     if not records:
         return
     svc.store.append_events(records)
-    cats = {r["item_id"]: {"category": str(r["properties"]["category"])}
+    cats = {r["item_id"]: {"item_category": str(r["properties"]["category"])}
             for r in records if isinstance(r["properties"].get("category"), str | int)}
     if cats:
         svc.store.put_features("item", cats)

@@ -54,7 +54,9 @@ def test_filters_exclude_seen_and_category(server):
 
     assert server.get("/users/u1/recommendations", params={"category": "c1"}).status_code == 400  # no categories
     store = SQLiteOnlineStore(server.settings.online_store_file)
-    store.put_features("item", {f"i{n}": {"category": f"c{n % 4}"} for n in range(40)})
+    # either name counts: "category", or "item_category" as feature_store materialises it
+    store.put_features("item", {f"i{n}": {("category" if n % 3 else "item_category"): f"c{n % 4}"}
+                                for n in range(40)})
     store.close()
     assert server.post("/admin/reload", params={"force": "true"},
                        headers={"authorization": f"Bearer {TOKEN}"}).status_code == 200
