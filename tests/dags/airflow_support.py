@@ -98,7 +98,7 @@ class AirflowCluster:
         if dead:
             raise RuntimeError(f"airflow process(es) {dead} exited early:\n" + self.logs())
 
-    def stop(self, grace: float = 20.0) -> None:
+    def stop(self, grace: float = 10.0) -> None:
         """SIGTERM every process group, then SIGKILL what is left after `grace` seconds."""
         for proc in self.procs.values():
             _signal_group(proc, signal.SIGTERM)

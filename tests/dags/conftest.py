@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from airflow_support import (
@@ -66,30 +67,62 @@ def dagbag(airflow_home: Path):  # type: ignore[no-untyped-def]
 
 
 # ------------------------------------------------------------------ external services (integration tests)
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A throw-away PostgreSQL database on the local server (dropped afterwards); skips where none runs."""
+@pytest.fixture(scope="session")
+def postgres_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL database migrated to Airflow's schema once per session; each test clones it (fast) instead
+    of migrating its own. Skips, with the reason, where no PostgreSQL server runs."""
     if not reachable(PG_HOST, PG_PORT):
         pytest.skip(f"no PostgreSQL server on {PG_HOST}:{PG_PORT} (start one, trust auth for user {PG_USER}, "
                     "to run the Airflow integration tests)")
     import psycopg2
 
-    name = f"recsys_airflow_{uuid.uuid4().hex[:10]}"
     try:
         admin = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=5)
     except psycopg2.OperationalError as err:
         pytest.skip(f"PostgreSQL on {PG_HOST}:{PG_PORT} refused user {PG_USER}: {err}")
     admin.autocommit = True
+    name = f"recsys_airflow_tmpl_{uuid.uuid4().hex[:10]}"
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
+               **airflow_env(tmp_path_factory.mktemp("airflow_migrate")),
+               "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": _pg_url(name)}
+        result = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300,
+                                start_new_session=True)
+        assert result.returncode == 0, f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        yield name
     finally:
-        with admin.cursor() as cur:
-            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND "
-                        "pid <> pg_backend_pid()", (name,))
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        _drop_database(admin, name)
         admin.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_template: str) -> Iterator[str]:
+    """A throw-away, already migrated Airflow metadata database (a clone of the template), dropped afterwards."""
+    import psycopg2
+
+    admin = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=5)
+    admin.autocommit = True
+    name = f"recsys_airflow_{uuid.uuid4().hex[:10]}"
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        _drop_database(admin, name)
+        admin.close()
+
+
+def _pg_url(database: str) -> str:
+    return f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
+
+
+def _drop_database(admin: Any, name: str) -> None:
+    with admin.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND "
+                    "pid <> pg_backend_pid()", (name,))
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 @pytest.fixture
