@@ -197,7 +197,7 @@ class BPR(_ImplicitMF):
         self,
         *,
         factors: int = 64,
-        learning_rate: float = 0.05,
+        learning_rate: float = 0.01,
         regularization: float = 0.01,
         iterations: int = 100,
         random_state: int | None = 0,
