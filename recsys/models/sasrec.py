@@ -115,9 +115,9 @@ class SASRec(Recommender):
         heads: int = 1,
         dropout: float = 0.2,
         max_len: int = 200,
-        lr: float = 1e-3,
+        lr: float = 2e-3,
         weight_decay: float = 0.0,
-        batch_size: int = 128,
+        batch_size: int = 64,
         epochs: int = 200,
         patience: int = 10,
         eval_every: int = 1,
@@ -238,10 +238,9 @@ class SASRec(Recommender):
 
     def _train_epoch(self, opt: torch.optim.Optimizer, users: np.ndarray, rng: np.random.Generator) -> float:
         self.net_.train()
-        order = rng.permutation(users)
         total, count = 0.0, 0
-        for lo in range(0, len(order), self.batch_size):
-            seqs = [self.sequences_[u] for u in order[lo:lo + self.batch_size]]
+        for batch in self._batches(users, rng):
+            seqs = [self.sequences_[u] for u in batch]
             # Inputs are items [0, n-1), targets are the next items [1, n): the last max_len+1 items of each user.
             tokens = torch.from_numpy(self._windows(seqs, self.max_len + 1)).to(self.device_)
             inputs, targets = tokens[:, :-1], tokens[:, 1:]
@@ -256,13 +255,26 @@ class SASRec(Recommender):
             count += int(keep.sum())
         return total / max(count, 1)
 
+    def _batches(self, users: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+        """Shuffled batches of users of similar length: batches are trimmed to their longest sequence, so this
+        spares the padding (the attention mask makes a user's result independent of the batch it is in)."""
+        order = rng.permutation(users)
+        lengths = np.array([min(len(self.sequences_[u]), self.max_len + 1) for u in order])
+        chunk = self.batch_size * 50
+        batches = []
+        for lo in range(0, len(order), chunk):
+            part = order[lo:lo + chunk][np.argsort(lengths[lo:lo + chunk], kind="stable")]
+            batches += [part[i:i + self.batch_size] for i in range(0, len(part), self.batch_size)]
+        return [batches[i] for i in rng.permutation(len(batches))]
+
     def _loss(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         weights = self.net_.item_weights()
         if self.loss == "ce":
             return F.cross_entropy((h @ weights.T).float(), targets - 1)
         negatives = torch.randint(1, weights.shape[0] + 1, (self.n_negatives,), device=h.device)
         pos = (h * self.net_.item_emb(targets)).sum(-1, keepdim=True)  # (N, 1)
-        neg = h @ self.net_.item_emb(negatives).T  # (N, n_negatives)
+        # logQ correction for uniform sampling: makes the sampled loss estimate the full-catalog softmax.
+        neg = h @ self.net_.item_emb(negatives).T + float(np.log(weights.shape[0] / self.n_negatives))
         neg = neg.masked_fill(negatives[None, :] == targets[:, None], float("-inf"))  # accidental hits
         logits = torch.cat([pos, neg], dim=1).float()
         return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long, device=h.device))

@@ -18,6 +18,15 @@ FAST = {"hidden": 32, "layers": 1, "heads": 2, "dropout": 0.0, "max_len": 10, "l
         "device": "cpu"}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny models run fastest on one thread (and the suite shares a few cores)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def chain_data(n_users: int = 120, length: int = 8, seed: int = 0) -> dict[str, list[str]]:
     """Every user walks the ring i -> i+1 from a random start, so the next item is fully determined by the last;
     starts are skewed so that popularity alone points elsewhere."""
@@ -28,7 +37,7 @@ def chain_data(n_users: int = 120, length: int = 8, seed: int = 0) -> dict[str, 
 
 def fit_chain(**params: object) -> SASRec:
     data = Interactions.from_sequences(chain_data(), items=[f"i{i}" for i in range(N_ITEMS)])
-    return SASRec(**{**FAST, "epochs": 15, **params}).fit(data)  # type: ignore[arg-type]
+    return SASRec(**{**FAST, "epochs": 12, **params}).fit(data)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +56,7 @@ def test_learns_a_planted_sequential_pattern_beyond_popularity(chain_model: SASR
     popularity = create_model("popularity").fit(Interactions.from_sequences(chain_data()))
     assert next_item_hit_rate(popularity) <= 0.15  # one ranking for everyone cannot follow the ring
     assert next_item_hit_rate(chain_model) >= 0.9
-    assert chain_model.epochs_trained_ == 15 and np.isnan(chain_model.best_val_ndcg_)  # no validation: all epochs
+    assert chain_model.epochs_trained_ == 12 and np.isnan(chain_model.best_val_ndcg_)  # no validation: all epochs
 
 
 def test_scores_an_unseen_user_from_live_history_and_live_events_change_the_answer(chain_model: SASRec) -> None:
@@ -101,8 +110,8 @@ def test_early_stopping_stops_and_restores_the_best_epoch(caplog: pytest.LogCapt
     # Validation asks for item i+5 after i: the better the model learns the ring, the worse it scores.
     validation = {u: [f"i{(int(s[-1][1:]) + 5) % N_ITEMS}"] for u, s in chain_data().items()}
     with caplog.at_level(logging.INFO, logger="recsys.models.sasrec"):
-        model = SASRec(**{**FAST, "epochs": 40, "patience": 2}).fit(data, validation)
-    assert model.epochs_trained_ < 40
+        model = SASRec(**{**FAST, "epochs": 30, "patience": 2}).fit(data, validation)
+    assert model.epochs_trained_ < 30
     assert model.epochs_trained_ == model.best_epoch_ + 2
     assert model.best_val_ndcg_ == pytest.approx(val_ndcg(model, validation), abs=1e-6)  # best weights restored
     assert any("val ndcg@10" in r.getMessage() for r in caplog.records)
@@ -110,7 +119,7 @@ def test_early_stopping_stops_and_restores_the_best_epoch(caplog: pytest.LogCapt
 
 
 def test_sampled_softmax_trains() -> None:
-    model = fit_chain(loss="sampled", n_negatives=5, epochs=20)
+    model = fit_chain(loss="sampled", n_negatives=5, epochs=12)
     assert next_item_hit_rate(model) >= 0.8
 
 
@@ -126,7 +135,7 @@ def test_invalid_parameters_and_unfitted_use_raise_clear_errors() -> None:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here: the bf16 autocast path needs one")
 def test_cuda_bf16_autocast_trains_and_scores(tmp_path) -> None:
-    model = fit_chain(device="cuda", epochs=15)
+    model = fit_chain(device="cuda")
     assert model.device_.type == "cuda"
     assert next_item_hit_rate(model) >= 0.8
     loaded = load_model(model.save(tmp_path / "cuda"))
