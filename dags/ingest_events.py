@@ -12,7 +12,7 @@ Configuration: `recsys.pipeline_settings.PipelineSettings` (env ``RECSYS_*``, Ai
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pendulum
@@ -86,7 +86,9 @@ def ingest_events() -> None:
         settings = _settings()
         if not sources:
             return {"rows_read": 0, "rows_written": 0, "rows_quarantined": 0, "duplicates": 0, "sources": []}
-        report = ingest_sources([Path(s) for s in sources], settings.lake, now=data_interval_end).to_dict()
+        # a stdlib datetime: pendulum's DateTime breaks timedelta arithmetic in the validator
+        now = datetime.fromtimestamp(data_interval_end.timestamp(), tz=UTC) if data_interval_end else None
+        report = ingest_sources([Path(s) for s in sources], settings.lake, now=now).to_dict()
         summary = {k: v for k, v in report.items() if isinstance(v, int | float | str | bool) or v is None}
         summary.update(sources=sources, partitions=report.get("partitions", []), reasons=report.get("reasons", {}))
         log.info("ingested %s", summary)

@@ -157,16 +157,28 @@ def test_ingest_two_days_rerun_then_train(pipeline_home: Path, reload_endpoint: 
 
 
 def test_quarantine_rate_above_threshold_fails_the_run_loudly(pipeline_home: Path) -> None:
+    from airflow.models.variable import Variable
+
     raw = pipeline_home / "landing" / "events-2026-01-01.jsonl"
     lines = raw.read_text().splitlines()
     raw.write_text("\n".join(line if i % 4 else "{this is not json" for i, line in enumerate(lines)) + "\n")
+    ingest = _dags()["ingest_events"]
 
-    run = _ingest_day(_dags()["ingest_events"], START)
+    run = _ingest_day(ingest, START)
 
     states = _states(run)
     assert run.state == "failed"
     assert states == {"landing_files": "success", "ingest": "success", "quality_gate": "failed"}
     assert _asset_events(run.run_id) == []  # training is not triggered by rejected data
+
+    # an operator raises the threshold through the Airflow Variable: the same interval now passes
+    Variable.set("recsys_settings", json.dumps({"max_quarantine_rate": 0.5}))
+    try:
+        rerun = _ingest_day(ingest, START)
+    finally:
+        Variable.delete("recsys_settings")
+    assert rerun.state == "success", _states(rerun)
+    assert 0.2 < _asset_events(rerun.run_id)[0]["quarantine_rate"] < 0.3
 
 
 def test_missing_landing_file_fails_before_ingesting(pipeline_home: Path) -> None:
