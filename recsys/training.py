@@ -116,11 +116,11 @@ def model_params(
     if epochs is not None:
         if epochs < 1:
             raise InputError(f"epochs must be at least 1, got {epochs}")
-        key = next((k for k in ("epochs", "iterations") if k in names), None)
-        if key is None:
+        length = next((k for k in ("epochs", "iterations") if k in names), None)
+        if length is None:
             log.info("%s has no epochs: --epochs ignored for it", model)
         else:
-            out[key] = epochs
+            out[length] = epochs
     out.update(params or {})
     return out
 

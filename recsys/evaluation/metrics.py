@@ -56,7 +56,7 @@ def _check_k(k: int) -> None:
 def hr_at_k(hits: np.ndarray, k: int) -> np.ndarray:
     """Per-user HR@K from a hits matrix."""
     _check_k(k)
-    return hits[:, :k].any(axis=1).astype(np.float64)
+    return np.asarray(hits[:, :k].any(axis=1), dtype=np.float64)
 
 
 def recall_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:

@@ -139,7 +139,8 @@ def test_cli_train_json_and_errors(lake, tmp_path):
     res = runner.invoke(app, ["train", "--lake", str(lake), "--registry", str(tmp_path / "reg"),
                               "--models", "popularity,ease", "--param", "ease.reg=80", "--json"])
     assert res.exit_code == 0, res.output
-    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert len(res.stdout.strip().splitlines()) == 1, res.stdout  # exactly one JSON object on stdout
+    out = json.loads(res.stdout)
     assert set(out["models"]) == {"popularity", "ease"} and out["run_id"]
     assert {"ndcg@10", "hr@10", "coverage@10", "train_seconds", "version"} <= set(out["models"]["ease"])
     bad = [
