@@ -39,7 +39,9 @@ def ingest(
 
     from recsys.errors import InputError
     from recsys.ingest import ingest as run_ingest
+    from recsys.ingest.arrowutil import prefer_jemalloc
 
+    prefer_jemalloc()
     with user_errors():
         try:
             min_ts = datetime.fromisoformat(min_date).replace(tzinfo=UTC)

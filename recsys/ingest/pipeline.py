@@ -9,9 +9,12 @@ import hashlib
 import json
 import logging
 import os
+import queue
+import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -170,7 +173,7 @@ def _ingest_source(src: Source, lake: Path, rules: Rules, buffer: PartitionBuffe
     name = src.path.name
     quarantine = QuarantineWriter(lake, now.date().isoformat(), source_key(src.path))
     try:
-        for chunk in src.read():
+        for chunk in _prefetch(src.read()):
             _ingest_chunk(chunk, name, rules, buffer, quarantine, stats)
             if on_rows is not None:
                 on_rows(str(src.path), stats.rows_read)
@@ -209,24 +212,66 @@ def _count(into: dict[str, int], codes: list[str]) -> None:
         into[c] = into.get(c, 0) + 1
 
 
+def _prefetch(chunks: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
+    """Read (parse) the next blocks in a thread while this one is validated: pyarrow releases the GIL."""
+    q: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        q.put(("chunk", chunk), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("done", None))
+        except BaseException as err:  # handed to the consumer, re-raised there
+            q.put(("error", err))
+
+    thread = threading.Thread(target=produce, name="ingest-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = q.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                assert isinstance(item, BaseException)
+                raise item
+            assert isinstance(item, Chunk)
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
 def _write_partitions(lake: Path, buffer: PartitionBuffer, run_id: str, report: IngestReport) -> None:
-    accepted = 0
-    for day in buffer.days():
+    """Dedupe and write each day's partition; days are independent, so a few are written at once."""
+
+    def write(day: int) -> tuple[str, int, int, Path | None]:
         table = buffer.pop(day)
-        accepted += table.num_rows
         dt = dt_string(day)
         part_dir = lake / EVENTS_DIR / f"{PARTITION_KEY}={dt}"
         fresh = dedupe(table, existing_ids(part_dir))
-        report.duplicates += table.num_rows - fresh.num_rows
         if fresh.num_rows == 0:
-            continue
+            return dt, table.num_rows, 0, None
         part_dir.mkdir(parents=True, exist_ok=True)
         path = part_dir / f"part-{run_id}.parquet"
         atomic_write_table(fresh, path)
-        report.rows_written += fresh.num_rows
-        report.partitions.append(dt)
-        report.files.append(str(path))
-    _ = accepted
+        return dt, table.num_rows, fresh.num_rows, path
+
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        results = list(pool.map(write, buffer.days()))
+    for dt, accepted, written, path in results:
+        report.duplicates += accepted - written
+        if path is not None:
+            report.rows_written += written
+            report.partitions.append(dt)
+            report.files.append(str(path))
 
 
 def _write_manifest(lake: Path, report: IngestReport) -> Path:

@@ -83,7 +83,7 @@ class LongLine:
 
 
 def iter_blocks(path: Path, block_bytes: int = BLOCK_BYTES, max_line: int = MAX_LINE_BYTES
-                ) -> Iterator[bytes | LongLine]:
+                ) -> Iterator[bytes | memoryview | LongLine]:
     """Blocks of whole lines (each ends at a newline but the file's last), at most ~block_bytes + max_line.
 
     A line longer than `max_line` that does not fit a block is yielded as a `LongLine` and skipped, so memory
@@ -106,7 +106,7 @@ def iter_blocks(path: Path, block_bytes: int = BLOCK_BYTES, max_line: int = MAX_
             if cut < 0:
                 carry = data
             else:
-                yield data[: cut + 1]
+                yield data if cut == len(data) - 1 else memoryview(data)[: cut + 1]  # no copy of the block
                 carry = data[cut + 1:]
             if len(carry) > max_line:
                 long, carry = _skip_long_line(f, carry, block_bytes)
@@ -134,7 +134,7 @@ def iter_lines(path: Path, block_bytes: int = BLOCK_BYTES, max_line: int = MAX_L
         if isinstance(block, LongLine):
             yield [], [(0, block.head, block.length)]
             continue
-        lines = [ln for ln in block.split(b"\n") if ln.strip()]
+        lines = [ln for ln in bytes(block).split(b"\n") if ln.strip()]
         if max(map(len, lines), default=0) <= max_line:
             yield lines, []
             continue
@@ -394,12 +394,12 @@ class DelimitedReader:
                                 [Reject(row, "line_too_long", raw_text(block.head))])
                 continue
             if skip_header:
-                nl = block.find(b"\n")
+                nl = bytes(block[:MAX_LINE_BYTES]).find(b"\n")
                 block = block[nl + 1:] if nl >= 0 else b""
                 skip_header = False
             if self.spec.rewrite:
-                block = block.replace(*self.spec.rewrite)
-            if not block.strip():
+                block = bytes(block).replace(*self.spec.rewrite)
+            if not bytes(block[:4096]).strip() and not bytes(block).strip():
                 continue
             cols, rejects, raws = self._parse(block, names)
             n = len(next(iter(cols.values()))) if cols else 0
@@ -409,7 +409,7 @@ class DelimitedReader:
             row += n + len(rejects)
             yield cols, Chunk({}, rows, raws, rejects)
 
-    def _parse(self, block: bytes, names: list[str]) -> tuple[dict[str, pa.Array], list[Reject],
+    def _parse(self, block: bytes | memoryview, names: list[str]) -> tuple[dict[str, pa.Array], list[Reject],
                                                                 Callable[[Sequence[int]], list[str]]]:
         invalid: list[Reject] = []
 
@@ -418,7 +418,7 @@ class DelimitedReader:
             return "skip"
 
         table = pacsv.read_csv(
-            io.BytesIO(block),
+            pa.BufferReader(pa.py_buffer(block)),
             read_options=pacsv.ReadOptions(column_names=names, block_size=min(len(block) + 1, 4 << 20)),
             parse_options=pacsv.ParseOptions(delimiter=self.spec.delimiter, invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), check_utf8=False,

@@ -19,6 +19,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recsys.events import EVENT_SCHEMA
+from recsys.ingest.arrowutil import (
+    arrow_to_bool,
+    bool_scalar,
+    bool_to_arrow,
+    int_scalar,
+    int_to_arrow,
+    null_scalar,
+    str_scalar,
+)
 
 ID_FIELDS = ("event_id", "user_id", "item_id", "event_type", "session_id")
 FIELDS = (*ID_FIELDS, "ts", "value", "properties")
@@ -81,18 +90,20 @@ def json_object_column(fields: dict[str, pa.Array]) -> pa.Array:
     n = len(fields[names[0]]) if names else 0
     if not names:
         return pa.array(["{}"] * n, pa.string())
-    slow = pa.array(np.zeros(n, dtype=bool))
+    slow = bool_to_arrow(np.zeros(n, dtype=bool))
     for name in names:
         col = fields[name]
-        slow = pc.or_(slow, pc.or_(pc.is_null(col), pc.fill_null(pc.match_substring_regex(col, _NEEDS_ESCAPE), False)))
+        slow = pc.or_(slow, pc.or_(pc.is_null(col),
+                                   pc.fill_null(pc.match_substring_regex(col, _NEEDS_ESCAPE), bool_scalar(False))))
     pieces: list[Any] = []
     for i, name in enumerate(names):
-        pieces += [("{" if i == 0 else ",") + json.dumps(name) + ':"', pc.fill_null(fields[name], ""), '"']
-    pieces[-1] = '"}'
-    fast = pc.binary_join_element_wise(*pieces, "")
-    if not pc.any(slow).as_py():
+        pieces += [str_scalar(("{" if i == 0 else ",") + json.dumps(name) + ':"'),
+                   pc.fill_null(fields[name], str_scalar("")), str_scalar('"')]
+    pieces[-1] = str_scalar('"}')
+    fast = pc.binary_join_element_wise(*pieces, str_scalar(""))
+    if not slow.true_count:
         return fast
-    idx = np.flatnonzero(slow.to_numpy(zero_copy_only=False))
+    idx = np.flatnonzero(arrow_to_bool(slow))
     cols = {name: fields[name].take(idx).to_pylist() for name in names}
     texts = [canonical_json({name: cols[name][j] for name in names}) for j in range(len(idx))]
     out = fast.to_pylist()
@@ -122,11 +133,6 @@ def struct_to_json(col: pa.Array) -> pa.Array | None:
     return pa.array([None if v is None else canonical_json(v) for v in col.to_pylist()], pa.string())
 
 
-def _or_reason(reason: pa.Array, mask: pa.Array, code: str) -> pa.Array:
-    hit = pc.and_(pc.is_null(reason), pc.fill_null(mask, False))
-    return pc.if_else(hit, pa.scalar(code, pa.string()), reason)
-
-
 def _text(col: pa.Array | None, n: int) -> tuple[pa.Array, pa.Array | None]:
     """A string view of an id-like column and a mask of rows whose type cannot be an id."""
     if col is None:
@@ -140,15 +146,15 @@ def _text(col: pa.Array | None, n: int) -> tuple[pa.Array, pa.Array | None]:
         return col.cast(pa.string()), None
     if pa.types.is_null(t):
         return pa.nulls(n, pa.string()), None
-    return pa.nulls(n, pa.string()), pa.array(np.ones(n, dtype=bool))
+    return pa.nulls(n, pa.string()), bool_to_arrow(np.ones(n, dtype=bool))
 
 
 def parse_numbers(col: pa.Array) -> tuple[pa.Array, pa.Array]:
     """float64 of numeric strings (NaN/inf allowed) and a mask of non-null strings that are not numbers."""
     stripped = pc.utf8_trim_whitespace(col)
-    ok = pc.fill_null(pc.match_substring_regex(stripped, NUMBER_PATTERN), True)
+    ok = pc.fill_null(pc.match_substring_regex(stripped, NUMBER_PATTERN), bool_scalar(True))
     bad = pc.and_(pc.invert(ok), pc.is_valid(col))
-    values = pc.if_else(ok, stripped, pa.scalar(None, pa.string())).cast(pa.float64())
+    values = pc.if_else(ok, stripped, null_scalar(pa.string())).cast(pa.float64())
     return values, bad
 
 
@@ -166,25 +172,31 @@ def _cast_iso(col: pa.Array) -> pa.Array:
         out = []
         for v in col.to_pylist():
             out.append(_cast_one(v))
-        return pa.array(out, _UTC_TS)
+        return pa.array(out, pa.int64()).cast(_UTC_TS)
     half = len(col) // 2
     return pa.concat_arrays([_cast_iso(col.slice(0, half)), _cast_iso(col.slice(half))])
 
 
-def _cast_one(v: str | None) -> Any:
+def _cast_one(v: str | None) -> int | None:
     if v is None:
         return None
     for t in (_UTC_TS, pa.timestamp("us")):
         try:
-            return pa.array([v], pa.string()).cast(t).cast(_UTC_TS)[0].as_py()
+            return pa.array([v], pa.string()).cast(t).cast(pa.int64())[0].as_py()
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
     return None
 
 
+def _ts_scalar(moment: datetime) -> pa.Scalar:
+    """A UTC timestamp scalar built from integers (a tz-aware datetime would make pyarrow import pandas)."""
+    us = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    return int_scalar(us, _UTC_TS)
+
+
 def _epoch_us(values: pa.Array, unit: str | None) -> pa.Array:
     """Epoch numbers -> int64 microseconds; the unit is given, or guessed per value from its magnitude."""
-    v = values.to_numpy(zero_copy_only=False).astype(np.float64)
+    v = pc.fill_null(values.cast(pa.float64()), float("nan")).to_numpy(zero_copy_only=False)
     if unit is not None:
         factor = np.full(len(v), TS_UNITS[unit], dtype=np.float64)
     else:
@@ -193,7 +205,7 @@ def _epoch_us(values: pa.Array, unit: str | None) -> pa.Array:
     with np.errstate(invalid="ignore", over="ignore"):
         us = v * factor
         fine = np.isfinite(us) & (np.abs(us) < 9e18)
-    return pa.array(np.where(fine, us, 0).astype(np.int64), pa.int64(), mask=~fine)
+    return pc.if_else(bool_to_arrow(fine), int_to_arrow(np.where(fine, us, 0)), null_scalar(pa.int64()))
 
 
 def parse_ts(col: pa.Array | None, n: int, unit: str | None) -> tuple[pa.Array, pa.Array | None]:
@@ -214,21 +226,21 @@ def parse_ts(col: pa.Array | None, n: int, unit: str | None) -> tuple[pa.Array, 
     if pa.types.is_null(t):
         return pa.nulls(n, _UTC_TS), None
     if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
-        return pa.nulls(n, _UTC_TS), pa.array(np.ones(n, dtype=bool))
+        return pa.nulls(n, _UTC_TS), bool_to_arrow(np.ones(n, dtype=bool))
     col = col.cast(pa.string())
     try:
         return col.cast(_UTC_TS), None  # the common case: all ISO with a zone
     except pa.ArrowInvalid:
         pass
-    numeric = pc.fill_null(pc.match_substring_regex(col, NUMBER_PATTERN), False)
-    n_numeric = pc.sum(numeric).as_py() or 0
+    numeric = pc.fill_null(pc.match_substring_regex(col, NUMBER_PATTERN), bool_scalar(False))
+    n_numeric = numeric.true_count
     if n_numeric == 0:
         return _cast_iso(col), None
-    nums = pc.if_else(numeric, col, pa.scalar(None, pa.string())).cast(pa.float64())
+    nums = pc.if_else(numeric, col, null_scalar(pa.string())).cast(pa.float64())
     epoch = _epoch_us(nums, unit).cast(_UTC_TS)
     if n_numeric == len(col) - col.null_count:
         return epoch, None
-    iso = _cast_iso(pc.if_else(numeric, pa.scalar(None, pa.string()), col))
+    iso = _cast_iso(pc.if_else(numeric, null_scalar(pa.string()), col))
     return pc.if_else(numeric, epoch, iso), None
 
 
@@ -244,7 +256,7 @@ def _value(col: pa.Array | None, n: int) -> tuple[pa.Array, pa.Array | None]:
         return pa.nulls(n, pa.float64()), None
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return parse_numbers(col.cast(pa.string()))
-    return pa.nulls(n, pa.float64()), pa.array(np.ones(n, dtype=bool))
+    return pa.nulls(n, pa.float64()), bool_to_arrow(np.ones(n, dtype=bool))
 
 
 def _properties(col: pa.Array | None, n: int) -> tuple[pa.Array, pa.Array | None]:
@@ -260,12 +272,12 @@ def _properties(col: pa.Array | None, n: int) -> tuple[pa.Array, pa.Array | None
     if pa.types.is_null(col.type):
         return pa.nulls(n, pa.string()), None
     if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
-        return pa.nulls(n, pa.string()), pa.array(np.ones(n, dtype=bool))
+        return pa.nulls(n, pa.string()), bool_to_arrow(np.ones(n, dtype=bool))
     text = pc.utf8_trim_whitespace(col.cast(pa.string()))
     shaped = pc.and_(pc.starts_with(text, "{"), pc.ends_with(text, "}"))
-    bad = pc.or_(pc.invert(shaped), pc.greater(pc.utf8_length(text), MAX_PROPERTIES_LENGTH))
-    text = pc.if_else(pc.equal(pc.utf8_length(text), 0), pa.scalar(None, pa.string()), text)
-    return text, pc.and_(pc.fill_null(bad, False), pc.is_valid(text))
+    bad = pc.or_(pc.invert(shaped), pc.greater(pc.utf8_length(text), int_scalar(MAX_PROPERTIES_LENGTH)))
+    text = pc.if_else(pc.equal(pc.utf8_length(text), int_scalar(0)), null_scalar(pa.string()), text)
+    return text, pc.and_(pc.fill_null(bad, bool_scalar(False)), pc.is_valid(text))
 
 
 @dataclass
@@ -279,59 +291,68 @@ class Validated:
 
 
 def validate(columns: dict[str, pa.Array], n: int, rules: Rules) -> Validated:
-    """Apply every rule to `n` rows; the first failing rule, in a fixed order, names a row's reason."""
-    reason: pa.Array = pa.nulls(n, pa.string())
+    """Apply every rule to `n` rows; the first failing rule, in a fixed order, names a row's reason.
+
+    Each rule is a boolean mask (null = passes). Masks are OR-ed on bitmaps; reasons are only worked out for the
+    few failing rows, so a clean block costs one pass per rule.
+    """
+    checks: list[tuple[str, pa.Array]] = []
     out: dict[str, pa.Array] = {}
     for name in ("user_id", "item_id", "event_type", "event_id", "session_id"):
         raw, bad_type = _text(columns.get(name), n)
         if bad_type is not None:
-            reason = _or_reason(reason, bad_type, f"bad_type_{name}")
+            checks.append((f"bad_type_{name}", bad_type))
         text = pc.utf8_trim_whitespace(raw)
         length = pc.utf8_length(text)
         limit = MAX_EVENT_TYPE_LENGTH if name == "event_type" else MAX_ID_LENGTH
         if name in ("user_id", "item_id", "event_type"):
-            reason = _or_reason(reason, pc.is_null(raw), f"missing_{name}")
-            reason = _or_reason(reason, pc.equal(length, 0), f"empty_{name}")
-        else:
-            text = pc.if_else(pc.equal(length, 0), pa.scalar(None, pa.string()), text)
-        reason = _or_reason(reason, pc.greater(length, limit), f"{name}_too_long")
+            checks.append((f"missing_{name}", pc.is_null(raw)))
+            checks.append((f"empty_{name}", pc.equal(length, int_scalar(0))))
+        elif raw.null_count < n:
+            text = pc.if_else(pc.equal(length, int_scalar(0)), null_scalar(pa.string()), text)
+        checks.append((f"{name}_too_long", pc.greater(length, int_scalar(limit))))
         out[name] = pc.utf8_lower(text) if name == "event_type" else text
 
     ts_col = columns.get("ts")
     ts, bad_type = parse_ts(ts_col, n, rules.ts_unit)
     if bad_type is not None:
-        reason = _or_reason(reason, bad_type, "bad_type_ts")
-    present = pa.array(np.zeros(n, dtype=bool)) if ts_col is None else pc.is_valid(ts_col)
-    reason = _or_reason(reason, pc.invert(present), "missing_ts")
-    reason = _or_reason(reason, pc.is_null(ts), "bad_ts")
-    reason = _or_reason(reason, pc.less(ts, pa.scalar(rules.min_ts, _UTC_TS)), "ts_too_old")
-    reason = _or_reason(reason, pc.greater(ts, pa.scalar(rules.now + rules.max_future, _UTC_TS)), "ts_in_future")
+        checks.append(("bad_type_ts", bad_type))
+    checks.append(("missing_ts", bool_to_arrow(np.ones(n, dtype=bool)) if ts_col is None else pc.is_null(ts_col)))
+    checks.append(("bad_ts", pc.is_null(ts)))
+    checks.append(("ts_too_old", pc.less(ts, _ts_scalar(rules.min_ts))))
+    checks.append(("ts_in_future", pc.greater(ts, _ts_scalar(rules.now + rules.max_future))))
     out["ts"] = ts
 
     value, bad = _value(columns.get("value"), n)
     if bad is not None:
-        code = "bad_value" if columns.get("value") is not None and pa.types.is_string(columns["value"].type) \
-            else "bad_type_value"
-        reason = _or_reason(reason, bad, code)
-    reason = _or_reason(reason, pc.and_(pc.is_valid(value), pc.invert(pc.is_finite(value))), "value_not_finite")
+        string_value = pa.types.is_string(columns["value"].type)
+        checks.append(("bad_value" if string_value else "bad_type_value", bad))
+    if value.null_count < n:
+        checks.append(("value_not_finite", pc.invert(pc.is_finite(value))))
     out["value"] = value
 
     props, bad = _properties(columns.get("properties"), n)
     if bad is not None:
-        reason = _or_reason(reason, bad, "bad_properties" if pa.types.is_string(columns["properties"].type)
-                            or pa.types.is_large_string(columns["properties"].type) else "bad_type_properties")
+        t = columns["properties"].type
+        checks.append(("bad_properties" if pa.types.is_string(t) or pa.types.is_large_string(t)
+                       else "bad_type_properties", bad))
     out["properties"] = props
 
-    is_bad = pc.is_valid(reason).to_numpy(zero_copy_only=False)
-    bad_pos = np.flatnonzero(is_bad)
-    good_pos = np.flatnonzero(~is_bad)
+    any_bad = checks[0][1]
+    for _, mask in checks[1:]:
+        any_bad = pc.or_kleene(any_bad, mask)
     table = pa.table({f.name: out[f.name] for f in EVENT_SCHEMA})
-    if len(bad_pos):
-        table = table.take(good_pos)
-        bad_reasons = reason.take(bad_pos).to_pylist()
-    else:
-        bad_reasons = []
-    return Validated(table, good_pos, bad_pos, bad_reasons)
+    if not any_bad.true_count:
+        return Validated(table, np.arange(n, dtype=np.int64), np.zeros(0, dtype=np.int64), [])
+    is_bad = arrow_to_bool(any_bad)
+    bad_pos = np.flatnonzero(is_bad)
+    first = np.full(len(bad_pos), len(checks), dtype=np.int64)
+    idx = int_to_arrow(bad_pos)
+    for k in range(len(checks) - 1, -1, -1):
+        first[arrow_to_bool(checks[k][1].take(idx))] = k
+    reasons = [checks[k][0] for k in first.tolist()]
+    good_pos = np.flatnonzero(~is_bad)
+    return Validated(table.filter(bool_to_arrow(~is_bad)), good_pos, bad_pos, reasons)
 
 
 def derive_event_ids(table: pa.Table, source: str, rows: np.ndarray) -> pa.Table:
@@ -342,17 +363,17 @@ def derive_event_ids(table: pa.Table, source: str, rows: np.ndarray) -> pa.Table
     """
     ids = table["event_id"].combine_chunks()
     missing = pc.is_null(ids)
-    if not pc.any(missing).as_py():
+    if not missing.true_count:
         return table
-    idx = np.flatnonzero(missing.to_numpy(zero_copy_only=False))
+    idx = np.flatnonzero(arrow_to_bool(missing))
     sub = table.take(idx)
     parts = [pa.array(np.full(len(idx), source, dtype=object), pa.string()), pa.array(rows[idx]).cast(pa.string())]
     for name in ("user_id", "item_id", "event_type"):
         parts.append(sub[name].combine_chunks())
     parts.append(sub["ts"].combine_chunks().cast(pa.int64()).cast(pa.string()))
     for name in ("value", "session_id"):
-        parts.append(pc.fill_null(sub[name].combine_chunks().cast(pa.string()), ""))
-    keys = pc.binary_join_element_wise(*parts, "\x1f").to_pylist()
+        parts.append(pc.fill_null(sub[name].combine_chunks().cast(pa.string()), str_scalar("")))
+    keys = pc.binary_join_element_wise(*parts, str_scalar("\x1f")).to_pylist()
     derived = ["h" + hashlib.blake2b(k.encode(), digest_size=12).hexdigest() for k in keys]
     full = ids.to_pylist() if len(idx) < len(ids) else derived
     if len(idx) < len(ids):

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from recsys.errors import InputError
 from recsys.events import EVENT_SCHEMA, EVENTS_DIR, PARTITION_KEY, QUARANTINE_DIR
+from recsys.ingest.arrowutil import arrow_to_bool, arrow_to_int, bool_to_arrow, int_to_arrow
 
 log = logging.getLogger(__name__)
 
@@ -71,19 +72,21 @@ def remove_leftovers(lake: Path) -> int:
 def atomic_write_table(table: pa.Table, path: Path) -> None:
     """Write Parquet under a hidden temp name, fsync, then rename into place."""
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp)
+    # event ids are unique: a dictionary would be built and thrown away; the other columns repeat a lot
+    pq.write_table(table, tmp, use_dictionary=[c for c in table.column_names if c != "event_id"])
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
 class PartitionBuffer:
-    """Accepted rows grouped by UTC day; past `budget_bytes` in memory they are spilled to Arrow IPC files."""
+    """Accepted rows, to be grouped by UTC day; past `budget_bytes` in memory they are spilled to Arrow IPC files
+    (one per day and spill). Splitting blocks by day is deferred to `pop`, which the writer runs in parallel."""
 
     def __init__(self, staging: Path, budget_bytes: int) -> None:
         self.staging = staging
         self.budget = budget_bytes
-        self.mem: dict[int, list[pa.Table]] = {}
+        self.mem: list[tuple[pa.Table, np.ndarray, list[int]]] = []
         self.spilled: dict[int, list[Path]] = {}
         self.mem_bytes = 0
         self._n_spills = 0
@@ -91,51 +94,50 @@ class PartitionBuffer:
     def add(self, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
-        days = day_of(table["ts"].combine_chunks().cast(pa.int64()).to_numpy())
-        first, last = days.min(), days.max()
-        if first == last:
-            self._put(int(first), table)
-        else:
-            order = np.argsort(days, kind="stable")
-            sorted_days = days[order]
-            table = table.take(pa.array(order))
-            uniq, starts = np.unique(sorted_days, return_index=True)
-            bounds = [*starts.tolist(), len(order)]
-            for k, day in enumerate(uniq.tolist()):
-                self._put(int(day), table.slice(bounds[k], bounds[k + 1] - bounds[k]))
+        days = day_of(arrow_to_int(table["ts"]))
+        low = int(days.min())
+        uniq = (np.flatnonzero(np.bincount(days - low)) + low).tolist()
+        self.mem.append((table, days, uniq))
+        self.mem_bytes += table.nbytes
         if self.mem_bytes > self.budget:
             self.spill()
 
-    def _put(self, day: int, table: pa.Table) -> None:
-        self.mem.setdefault(day, []).append(table)
-        self.mem_bytes += table.nbytes
+    @staticmethod
+    def _slice(table: pa.Table, days: np.ndarray, uniq: list[int], day: int) -> pa.Table | None:
+        if day not in uniq:
+            return None
+        return table if len(uniq) == 1 else table.filter(bool_to_arrow(days == day))
 
     def spill(self) -> None:
-        """Move every in-memory partition to a staging file (so memory stays bounded by the budget)."""
-        for day, tables in self.mem.items():
+        """Move every in-memory block to staging files, one per day (memory stays bounded by the budget)."""
+        for day in sorted({d for _, _, uniq in self.mem for d in uniq}):
             path = self.staging / f"{day}-{self._n_spills}.arrow"
             path.parent.mkdir(parents=True, exist_ok=True)
             with ipc.new_file(path, EVENT_SCHEMA) as w:
-                for t in tables:
-                    w.write_table(t)
+                for table, days, uniq in self.mem:
+                    part = self._slice(table, days, uniq, day)
+                    if part is not None:
+                        w.write_table(part)
             self.spilled.setdefault(day, []).append(path)
-            self._n_spills += 1
+        self._n_spills += 1
         log.debug("spilled %.1f MiB of partitions to %s", self.mem_bytes / 2**20, self.staging)
         self.mem.clear()
         self.mem_bytes = 0
 
     def days(self) -> list[int]:
-        return sorted(set(self.mem) | set(self.spilled))
+        return sorted({d for _, _, uniq in self.mem for d in uniq} | set(self.spilled))
 
     def pop(self, day: int) -> pa.Table:
+        """All rows of `day` (safe to call from several threads for different days)."""
         tables = []
         for path in self.spilled.pop(day, []):
             with ipc.open_file(path) as r:
                 tables.append(r.read_all())
             path.unlink()
-        in_memory = self.mem.pop(day, [])
-        self.mem_bytes -= sum(t.nbytes for t in in_memory)
-        tables += in_memory
+        for table, days, uniq in self.mem:
+            part = self._slice(table, days, uniq, day)
+            if part is not None:
+                tables.append(part)
         return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
@@ -154,16 +156,21 @@ def existing_ids(part_dir: Path) -> pa.Array | None:
 
 
 def dedupe(table: pa.Table, existing: pa.Array | None) -> pa.Table:
-    """First occurrence of each event_id, minus ids the partition already holds; ordered by time."""
-    n = table.num_rows
+    """First occurrence of each event_id, minus ids the partition already holds (arrival order kept)."""
     ids = table["event_id"].combine_chunks()
-    idx = pa.table({"id": ids, "i": pa.array(np.arange(n, dtype=np.int64))})
-    first = idx.group_by("id", use_threads=False).aggregate([("i", "min")])["i_min"].to_numpy()
-    if len(first) < n:
-        table = table.take(pa.array(np.sort(first)))
+    n = len(ids)
+    if n > 1:
+        # a stable sort puts equal ids next to each other, earliest first (cheaper than hashing unique ids)
+        order = pc.sort_indices(ids)
+        ranked = ids.take(order)
+        same = pc.equal(ranked.slice(1), ranked.slice(0, n - 1))
+        if same.true_count:
+            repeat = np.concatenate([[False], arrow_to_bool(same)])
+            keep = np.sort(arrow_to_int(order)[~repeat])
+            table = table.take(int_to_arrow(keep))
     if existing is not None and len(existing):
         table = table.filter(pc.invert(pc.is_in(table["event_id"], value_set=existing)))
-    return table.sort_by([("ts", "ascending"), ("event_id", "ascending")])
+    return table
 
 
 class QuarantineWriter:
