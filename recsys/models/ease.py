@@ -26,7 +26,8 @@ class EASE(Recommender):
     """Embarrassingly shallow autoencoder.
 
     reg: L2 penalty lambda on the item-item weights (a few hundred suits MovieLens-sized data).
-    dtype: "float64" (default) or "float32" for the Gram matrix inverse; the weights are kept in float32.
+    dtype: "float32" (default: half the memory and time, same rankings on MovieLens) or "float64" for the Gram
+        matrix inverse; the weights are kept in float32.
     max_items: refuse catalogs larger than this (the inverse needs n_items^2 memory and n_items^3 work).
     weighted: learn from the summed event weights instead of binary interactions.
     """
@@ -34,7 +35,7 @@ class EASE(Recommender):
     name = "ease"
     supports_history = True
 
-    def __init__(self, *, reg: float = 300.0, dtype: str = "float64", max_items: int = 20_000,
+    def __init__(self, *, reg: float = 300.0, dtype: str = "float32", max_items: int = 20_000,
                  weighted: bool = False) -> None:
         self.reg = reg
         self.dtype = dtype
