@@ -19,8 +19,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
+
 from recsys.errors import InputError
-from recsys.events import EVENTS_DIR, MANIFESTS_DIR, PARTITION_KEY
+from recsys.events import EVENT_SCHEMA, EVENTS_DIR, MANIFESTS_DIR, PARTITION_KEY
 from recsys.ingest.readers import BLOCK_BYTES, Chunk
 from recsys.ingest.sources import Source, resolve
 from recsys.ingest.validate import FIELDS, TS_UNITS, Rules, derive_event_ids, validate
@@ -257,6 +259,7 @@ def _write_partitions(lake: Path, buffer: PartitionBuffer, run_id: str, report: 
         dt = dt_string(day)
         part_dir = lake / EVENTS_DIR / f"{PARTITION_KEY}={dt}"
         fresh = dedupe(table, existing_ids(part_dir))
+        fresh = pa.Table.from_arrays(fresh.columns, schema=EVENT_SCHEMA)  # the schema's not-null flags
         if fresh.num_rows == 0:
             return dt, table.num_rows, 0, None
         part_dir.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ from recsys.ingest.arrowutil import arrow_to_bool, arrow_to_int, bool_to_arrow, 
 log = logging.getLogger(__name__)
 
 _DAY_US = 86_400 * 1_000_000
+_LOOSE = pa.schema([f.with_nullable(True) for f in EVENT_SCHEMA])  # staging files: the types, not the flags
 QUARANTINE_SCHEMA = pa.schema([("source", pa.string()), ("row", pa.int64()), ("reason", pa.string()),
                                ("raw", pa.string())])
 
@@ -113,11 +114,11 @@ class PartitionBuffer:
         for day in sorted({d for _, _, uniq in self.mem for d in uniq}):
             path = self.staging / f"{day}-{self._n_spills}.arrow"
             path.parent.mkdir(parents=True, exist_ok=True)
-            with ipc.new_file(path, EVENT_SCHEMA) as w:
+            with ipc.new_file(path, _LOOSE) as w:
                 for table, days, uniq in self.mem:
                     part = self._slice(table, days, uniq, day)
                     if part is not None:
-                        w.write_table(part)
+                        w.write_table(pa.Table.from_arrays(part.columns, schema=_LOOSE))
             self.spilled.setdefault(day, []).append(path)
         self._n_spills += 1
         log.debug("spilled %.1f MiB of partitions to %s", self.mem_bytes / 2**20, self.staging)
