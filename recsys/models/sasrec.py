@@ -66,11 +66,15 @@ class _SASRecNet(nn.Module):
 
     @staticmethod
     def _init(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear | nn.Embedding):
+        if isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=0.02)
-            if isinstance(m, nn.Linear) and m.bias is not None:
+            if m.bias is not None:
                 nn.init.zeros_(m.bias)
-            if isinstance(m, nn.Embedding) and m.padding_idx is not None:
+        elif isinstance(m, nn.Embedding):
+            # std 1/sqrt(C): a layer-normed state times a tied item embedding starts as unit-variance logits,
+            # neither flat (slow start, as with std 0.02) nor saturated (as with std 1).
+            nn.init.normal_(m.weight, std=m.embedding_dim ** -0.5)
+            if m.padding_idx is not None:
                 nn.init.zeros_(m.weight[m.padding_idx])
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -102,6 +106,8 @@ class SASRec(Recommender):
         sampled items shared by a batch: for catalogs too large for the full softmax).
     random_state: seeds torch, numpy and the batch order (bit-identical results on CPU).
     device: "auto" (cuda when available, else cpu), "cpu" or "cuda"; on cuda, bf16 autocast.
+    time_budget_s: stop after the epoch that exhausts this many seconds of training (for jobs with a deadline;
+        the best epoch so far is kept; results then depend on the machine's speed).
     """
 
     name = "sasrec"
@@ -125,6 +131,7 @@ class SASRec(Recommender):
         n_negatives: int = 256,
         random_state: int = 0,
         device: str = "auto",
+        time_budget_s: float | None = None,
     ) -> None:
         self.hidden = hidden
         self.layers = layers
@@ -141,6 +148,7 @@ class SASRec(Recommender):
         self.n_negatives = n_negatives
         self.random_state = random_state
         self.device = device
+        self.time_budget_s = time_budget_s
 
     # ---------------------------------------------------------------- set-up
     def _validate(self) -> None:
@@ -158,6 +166,8 @@ class SASRec(Recommender):
             raise ValueError(f"SASRec needs lr > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}")
         if self.loss not in LOSSES:
             raise ValueError(f"SASRec loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.time_budget_s is not None and self.time_budget_s <= 0:
+            raise ValueError(f"SASRec time_budget_s must be positive or None, got {self.time_budget_s}")
         if self.device not in DEVICES:
             raise ValueError(f"SASRec device must be one of {DEVICES}, got {self.device!r}")
 
@@ -210,12 +220,18 @@ class SASRec(Recommender):
 
         best, best_state, since_best = -1.0, None, 0
         self.epochs_trained_ = 0
+        deadline = time.perf_counter() + (self.time_budget_s if self.time_budget_s is not None else float("inf"))
         for epoch in range(1, self.epochs + 1):
             start = time.perf_counter()
             loss = self._train_epoch(opt, train_users, rng)
             self.epochs_trained_ = epoch
-            if not len(val_users) or (epoch % self.eval_every and epoch != self.epochs):
+            out_of_time = time.perf_counter() >= deadline
+            if out_of_time:
+                logger.info("sasrec stops after epoch %d: time budget of %.0fs spent", epoch, self.time_budget_s)
+            if not len(val_users) or (epoch % self.eval_every and epoch != self.epochs and not out_of_time):
                 logger.info("sasrec epoch %d loss %.4f (%.1fs)", epoch, loss, time.perf_counter() - start)
+                if out_of_time:
+                    break
                 continue
             ndcg = self._validation_ndcg(val_users, val_targets)
             logger.info("sasrec epoch %d loss %.4f val ndcg@10 %.4f (%.1fs)", epoch, loss, ndcg,
@@ -230,6 +246,8 @@ class SASRec(Recommender):
                     logger.info("sasrec early stop at epoch %d: best val ndcg@10 %.4f at epoch %d",
                                 epoch, best, self.best_epoch_)
                     break
+            if out_of_time:
+                break
         if best_state is not None:
             self.net_.load_state_dict(best_state)  # the best epoch's weights, not the last
         else:

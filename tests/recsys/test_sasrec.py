@@ -118,6 +118,11 @@ def test_early_stopping_stops_and_restores_the_best_epoch(caplog: pytest.LogCapt
     assert any("early stop" in r.getMessage() for r in caplog.records)
 
 
+def test_time_budget_stops_after_the_epoch_that_spends_it() -> None:
+    model = fit_chain(epochs=50, time_budget_s=1e-9)
+    assert model.epochs_trained_ == 1
+
+
 def test_sampled_softmax_trains() -> None:
     model = fit_chain(loss="sampled", n_negatives=5, epochs=12)
     assert next_item_hit_rate(model) >= 0.8
