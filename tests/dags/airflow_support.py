@@ -39,7 +39,6 @@ def airflow_env(home: Path) -> dict[str, str]:
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        **PIPELINE_ENV,
     }
 
 
@@ -223,6 +222,7 @@ def cluster_env(home: Path, *, sql_conn: str, executor: str, api_port: int, recs
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "RECSYS_"))},
         **airflow_env(home),
+        **PIPELINE_ENV,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_conn,
         "AIRFLOW__CORE__EXECUTOR": executor,
         "AIRFLOW__CORE__PARALLELISM": "2",

@@ -22,12 +22,20 @@ from airflow_support import (
     PG_HOST,
     PG_PORT,
     PG_USER,
+    PIPELINE_ENV,
     REDIS_DB,
     REDIS_HOST,
     REDIS_PORT,
     airflow_env,
     reachable,
 )
+
+
+@pytest.fixture(autouse=True)
+def pipeline_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipeline settings every DAG test parses and runs with (per test, so nothing leaks to other suites)."""
+    for key, value in PIPELINE_ENV.items():
+        monkeypatch.setenv(key, value)
 
 
 @pytest.fixture(scope="session")
