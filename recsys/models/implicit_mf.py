@@ -9,7 +9,7 @@ and its own threads already use every core.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -55,7 +55,9 @@ class _ImplicitMF(Recommender):
     iterations: int
     device: str
 
-    def _make(self, use_gpu: bool) -> Any:
+    def _factory(self) -> Callable[[bool], Any]:
+        """A function use_gpu -> unfitted implicit model. Importing implicit here, outside the BLAS limit, matters:
+        a BLAS library first loaded inside `threadpool_limits` escapes it."""
         raise NotImplementedError
 
     def _train_matrix(self, data: Interactions) -> sp.csr_matrix:
@@ -71,8 +73,9 @@ class _ImplicitMF(Recommender):
         self._check_params()
         device = resolve_device(self.device)
         user_items = self._train_matrix(data)
+        make = self._factory()
         with threadpool_limits(1, "blas"):
-            model = self._make(use_gpu=device == "cuda")
+            model = make(device == "cuda")
             model.fit(user_items, show_progress=False)
         if device == "cuda":
             model = model.to_cpu()
@@ -138,10 +141,10 @@ class ALS(_ImplicitMF):
         if self.regularization < 0:
             raise ValueError(f"regularization must be >= 0, got {self.regularization!r}")
 
-    def _make(self, use_gpu: bool) -> Any:
+    def _factory(self) -> Callable[[bool], Any]:
         from implicit.als import AlternatingLeastSquares
 
-        return AlternatingLeastSquares(
+        return lambda use_gpu: AlternatingLeastSquares(
             factors=int(self.factors), regularization=float(self.regularization), alpha=float(self.alpha),
             iterations=int(self.iterations), random_state=self.random_state, use_gpu=use_gpu,
             num_threads=int(self.num_threads),
@@ -220,10 +223,10 @@ class BPR(_ImplicitMF):
     def _train_matrix(self, data: Interactions) -> sp.csr_matrix:
         return self.seen_
 
-    def _make(self, use_gpu: bool) -> Any:
+    def _factory(self) -> Callable[[bool], Any]:
         from implicit.bpr import BayesianPersonalizedRanking
 
-        return BayesianPersonalizedRanking(
+        return lambda use_gpu: BayesianPersonalizedRanking(
             factors=int(self.factors), learning_rate=float(self.learning_rate),
             regularization=float(self.regularization), iterations=int(self.iterations),
             random_state=self.random_state, use_gpu=use_gpu, num_threads=int(self.num_threads),

@@ -26,7 +26,7 @@ FAST_PARAMS: dict[str, dict[str, object]] = {
     "bpr": {"factors": 8, "iterations": 60, "random_state": 0, "device": "cpu"},
     "ease": {"reg": 10.0},
     "sasrec": {"hidden": 32, "layers": 1, "heads": 2, "dropout": 0.0, "max_len": 10, "lr": 1e-2, "batch_size": 32,
-               "epochs": 10, "random_state": 0, "device": "cpu"},
+               "epochs": 8, "random_state": 0, "device": "cpu"},
 }
 ITEMS_PER_CLUSTER = 10
 USERS_PER_CLUSTER = 30

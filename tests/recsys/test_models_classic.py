@@ -190,3 +190,19 @@ def test_movielens_100k_leave_one_out_beats_popularity(shared_data) -> None:
     scores = {name: ndcg(create_model(name).fit(train)) for name in ("popularity", "itemknn", "als", "ease")}
     for name in ("itemknn", "als", "ease"):
         assert scores[name] > 1.1 * scores["popularity"], scores
+
+
+def test_implicit_fits_run_with_blas_limited_to_one_thread() -> None:
+    """implicit warns (RuntimeWarning) when OpenBLAS runs threaded during its fits; a fresh interpreter makes the
+    warning observable (implicit checks only once per process)."""
+    import subprocess
+    import sys
+
+    code = ("from recsys.data import Interactions\n"
+            "from recsys.models import create_model\n"
+            "d = Interactions.from_sequences({'a': ['x', 'y'], 'b': ['y', 'z'], 'c': ['x', 'z']})\n"
+            "for n in ('als', 'bpr', 'itemknn'):\n"
+            "    create_model(n, device='cpu').fit(d) if n != 'itemknn' else create_model(n).fit(d)\n")
+    proc = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
