@@ -26,6 +26,9 @@ export AIRFLOW__API__WORKERS=${AIRFLOW__API__WORKERS:-1}
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$PORT/execution/
 export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=${AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT:-8793}
 export RECSYS_HOME=${RECSYS_HOME:-$AIRFLOW_HOME/recsys}
+# Locally, training follows ingestion only (the lake asset): a nightly run on today's date would find no data
+# in the seeded 2026-01 files. Set RECSYS_TRAIN_SCHEDULE='0 3 * * *' to get the production schedule back.
+export RECSYS_TRAIN_SCHEDULE=${RECSYS_TRAIN_SCHEDULE-}
 mkdir -p "$AIRFLOW_HOME" "$RECSYS_HOME"
 
 SEED_DAYS=${SEED_DAYS:-14}
