@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,6 +41,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                              categories=lambda model: item_categories(store, model))
         holder.on_change = lambda models: _publish_versions(metrics, models)
         result = await run_in_threadpool(holder.refresh)
+        limit_threads(settings.compute_threads)
+        if settings.gc_freeze:
+            gc.collect()
+            gc.freeze()  # long-lived objects (libraries, models) leave the GC's generations: cheaper collections
         log.info("serving %s from %s", result["models"] or "no model yet", settings.registry)
         app.state.service = ServiceState(settings, holder, store, EventSink(settings.landing_folder), metrics)
         poller = asyncio.create_task(_poll(holder, metrics, settings.reload_interval_s)) \
@@ -69,6 +74,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"detail": str(err)}, status_code=status.HTTP_400_BAD_REQUEST)
 
     return app
+
+
+def limit_threads(n: int) -> None:
+    """Cap the math libraries' thread pools for this process (per-request scoring is a small product)."""
+    if n <= 0:
+        return
+    import sys
+
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=n)
+    if "torch" in sys.modules:  # loaded by a torch model: cap it too, without importing it otherwise
+        sys.modules["torch"].set_num_threads(n)
 
 
 async def _poll(holder: ModelHolder, metrics: ServiceMetrics, interval: float) -> None:

@@ -24,14 +24,14 @@ class ServiceState:
     metrics: ServiceMetrics
 
 
-def get_service(request: Request) -> ServiceState:
+async def get_service(request: Request) -> ServiceState:
     return request.app.state.service
 
 
 ServiceDep = Annotated[ServiceState, Depends(get_service)]
 
 
-def require_admin(svc: ServiceDep, authorization: Annotated[str | None, Header()] = None) -> None:
+async def require_admin(svc: ServiceDep, authorization: Annotated[str | None, Header()] = None) -> None:
     """Admin routes need ``Authorization: Bearer <RECSYS_ADMIN_TOKEN>``; with no token configured they are closed."""
     token = svc.settings.admin_token
     if token is None or not token.get_secret_value():

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     history_limit: int = Field(50, ge=1, le=1000, description="Live events per user passed to the models.")
     max_batch_users: int = Field(1000, ge=1, description="Largest POST /recommendations batch.")
     max_events: int = Field(10_000, ge=1, description="Largest POST /events batch.")
+    gc_freeze: bool = Field(True, description="Move objects alive after start-up out of the garbage collector's "
+                                              "reach (fewer, cheaper collections on the hot path).")
+    compute_threads: int = Field(1, ge=0, description="BLAS/OpenMP/torch threads per process (0: library "
+                                                      "defaults). One request is scored at a time, so extra threads "
+                                                      "only spin.")
 
     @property
     def online_store_file(self) -> Path:
