@@ -94,14 +94,42 @@ def evaluate(
     return {f"ndcg@{k}": ndcg / len(users), f"hr@{k}": hits / len(users)}
 
 
+def write_report() -> Path:
+    """bench/results/sasrec.md: one row per result file, so the table always shows what was actually measured."""
+    rows = ["| run | dataset | NDCG@10 | HR@10 | target | popularity NDCG@10 | epochs (best) | best val NDCG@10 | "
+            "train s | s/epoch | hyper-parameters |", "|" + "---|" * 11]
+    for path in sorted(RESULTS.glob("sasrec-*.json")):
+        r = json.loads(path.read_text())
+        keys = ("hidden", "layers", "heads", "dropout", "max_len", "lr", "batch_size", "loss", "n_negatives",
+                "patience", "eval_every", "time_budget_s")
+        hp = ", ".join(f"{k}={r['params'][k]}" for k in keys if k in r["params"])
+        rows.append(f"| {path.stem} | {r['dataset']} | {r['ndcg@10']:.4f} | {r['hr@10']:.4f} | "
+                    f"{r['target_ndcg@10']} ({'reached' if r['reached'] else 'NOT reached'}) | "
+                    f"{r.get('popularity', {}).get('ndcg@10', float('nan')):.4f} | "
+                    f"{r['epochs_trained']} ({r['best_epoch']}) | {r['best_val_ndcg@10']} | {r['train_seconds']} | "
+                    f"{r['seconds_per_epoch']} | {hp} |")
+    out = RESULTS / "sasrec.md"
+    notes = out.read_text().partition("\n## Notes")[2] if out.exists() else ""  # hand-written notes are kept
+    out.write_text("# SASRec bench (leave-one-out, full ranking, seen items excluded)\n\n"
+                   "Table written by `bench/sasrec.py --report` from the JSON files beside it.\n\n"
+                   + "\n".join(rows) + "\n" + ("\n## Notes" + notes if notes else ""))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", choices=sorted(PRESETS), required=True)
+    parser.add_argument("--dataset", choices=sorted(PRESETS))
+    parser.add_argument("--report", action="store_true", help="only rewrite bench/results/sasrec.md")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset param")
     parser.add_argument("--tag", default="")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    if args.report:
+        print(write_report())
+        return
+    if args.dataset is None:
+        parser.error("--dataset is required")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     torch.set_num_threads(args.threads)
 
@@ -140,6 +168,7 @@ def main() -> None:
     name = f"sasrec-{args.dataset}{'-' + args.tag if args.tag else ''}.json"
     (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
+    write_report()
 
 
 if __name__ == "__main__":
