@@ -85,10 +85,10 @@ class IngestReport:
 
 
 def source_key(path: Path) -> str:
-    """A content fingerprint (size + first and last MiB): names the source's quarantine file across re-runs."""
+    """Name + content fingerprint (size, first and last MiB): names the source's quarantine file across re-runs."""
     size = path.stat().st_size
     h = hashlib.blake2b(digest_size=8)
-    h.update(str(size).encode())
+    h.update(f"{path.name}\x00{size}\x00".encode())
     with open(path, "rb") as f:
         h.update(f.read(1 << 20))
         if size > 2 << 20:

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -69,7 +69,7 @@ def open_binary(path: Path) -> IO[bytes]:
     f = open(path, "rb")
     if f.read(2) == b"\x1f\x8b":
         f.close()
-        return gzip.open(path, "rb")
+        return cast(IO[bytes], gzip.open(path, "rb"))
     f.seek(0)
     return f
 
@@ -134,7 +134,8 @@ def iter_lines(path: Path, block_bytes: int = BLOCK_BYTES, max_line: int = MAX_L
         if isinstance(block, LongLine):
             yield [], [(0, block.head, block.length)]
             continue
-        lines = [ln for ln in bytes(block).split(b"\n") if ln.strip()]
+        # empty lines are not rows; whitespace-only ones are dropped by the per-line path (never counted)
+        lines = list(filter(None, bytes(block).split(b"\n")))
         if max(map(len, lines), default=0) <= max_line:
             yield lines, []
             continue
@@ -284,6 +285,8 @@ class JsonlReader:
         keep: list[int] = []
         for i in range(lo, hi):
             line = lines[i]
+            if not line.strip():
+                continue
             try:
                 text = line.decode("utf-8")
             except UnicodeDecodeError:
