@@ -301,3 +301,13 @@ def test_cli_json_summary_and_errors(tmp_path: Path) -> None:
     assert not (tmp_path / "lake2" / "events").exists()
     bad_map = _cli("ingest", str(gen), "--lake", str(tmp_path / "lake3"), "--map", "user_id")
     assert bad_map.returncode == 2 and "FIELD=COLUMN" in bad_map.stderr
+
+
+def test_same_content_under_two_names_keeps_both_quarantines(tmp_path: Path) -> None:
+    rows = [_event(1), "not json"]
+    a = _write_jsonl(tmp_path / "a.jsonl", rows)
+    b = _write_jsonl(tmp_path / "b.jsonl", rows)
+    report = ingest([a, b], tmp_path / "lake", now=NOW)
+    assert (report.rows_written, report.duplicates, report.rows_quarantined) == (1, 1, 2)
+    q = ds.dataset(tmp_path / "lake" / "quarantine", format="parquet", partitioning="hive").to_table()
+    assert sorted(q["source"].to_pylist()) == ["a.jsonl", "b.jsonl"]
