@@ -124,8 +124,8 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def wrk(base: str, script: Path, duration: float, connections: int) -> dict[str, float]:
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), base],
-                         capture_output=True, text=True, check=True).stdout
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", "-s", str(script), base]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
 
     def ms(label: str) -> float:
         m = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", out)
@@ -213,6 +213,7 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=16, help="wrk connections at saturation.")
     ap.add_argument("--sasrec-epochs", type=int, default=1)
     ap.add_argument("--tag", default="", help="Suffix of the result files.")
+    ap.add_argument("--registry", type=Path, help="Registry folder to (re)use: trained into when it has no models.")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if shutil.which("wrk") is None:
@@ -220,8 +221,14 @@ def main() -> None:
     mach = machine()
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp_name:
         tmp = Path(tmp_name)
-        log.info("training ALS and SASRec on the ML-1M part ...")
-        data = build_registry(tmp / "registry", args.sasrec_epochs)
+        registry = args.registry or tmp / "registry"
+        info_file = registry / "_bench_data.json"
+        if info_file.exists():
+            data = json.loads(info_file.read_text())
+        else:
+            log.info("training ALS and SASRec on the ML-1M part ...")
+            data = build_registry(registry, args.sasrec_epochs)
+            info_file.write_text(json.dumps(data))
         users = [str(u) for u in range(1, 3000, 7)]
         (tmp / "bare_app.py").write_text(BARE_APP)
         targets: dict[str, Any] = {}
@@ -237,7 +244,7 @@ def main() -> None:
             stop(proc)
 
         port = free_port()
-        proc = start([str(VENV_BIN / "recsys"), "serve", "--registry", str(tmp / "registry"), "--host", "127.0.0.1",
+        proc = start([str(VENV_BIN / "recsys"), "serve", "--registry", str(registry), "--host", "127.0.0.1",
                       "--port", str(port), "--landing", str(tmp / "landing")],
                      f"http://127.0.0.1:{port}/ready", env={"OMP_NUM_THREADS": "1"})
         try:
