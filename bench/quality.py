@@ -175,7 +175,8 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {m} | {r['ndcg@10']:.4f} | {ci[0]:.4f}-{ci[1]:.4f} | "
                          f"{'' if ref is None else f'{ref:.3f}'} | {r['hr@10']:.4f} | {r['mrr@10']:.4f} | "
                          f"{r['coverage@10']:.3f} | {r['train_seconds']:.1f} | {epochs} | {params} |")
-        lines.append("")
+        notes = [f"- {m}: {entry['models'][m]['note']}" for m in MODELS if entry["models"].get(m, {}).get("note")]
+        lines += [*notes, ""] if notes else [""]
     return "\n".join(lines)
 
 
@@ -187,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS / "quality.json")
+    parser.add_argument("--note", default=None, help="A remark stored with every result of this run (e.g. why "
+                                                      "SASRec ran few epochs)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     params: dict[str, dict[str, Any]] = {}
@@ -202,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown data sets {unknown}; known: {list(DATASETS)}")
     new = run(datasets, [m for m in args.models.split(",") if m], params, args.device, args.seed)
+    if args.note:
+        for entry in new.values():
+            for result in entry["models"].values():
+                result["note"] = args.note
     report = merge(args.out, new, machine())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
