@@ -42,7 +42,7 @@ PRESETS: dict[str, dict[str, object]] = {
     "beauty": {"hidden": 64, "layers": 2, "heads": 1, "dropout": 0.5, "max_len": 50, "lr": 1e-3, "batch_size": 128,
                "epochs": 200, "patience": 10, "loss": "ce"},
 }
-TARGETS = {"ml1m": 0.16, "beauty": 0.050, "ml100k": 0.0}
+TARGETS = {"ml1m": 0.16, "beauty": 0.050, "ml100k": 0.0}  # ml100k: no target, only "beats popularity"
 
 
 def load_sequences(dataset: str) -> dict[str, list[str]]:
@@ -94,6 +94,12 @@ def evaluate(
     return {f"ndcg@{k}": ndcg / len(users), f"hr@{k}": hits / len(users)}
 
 
+def target_cell(r: dict) -> str:
+    if not r["target_ndcg@10"]:
+        return "-"
+    return f"{r['target_ndcg@10']} ({'reached' if r['reached'] else 'NOT reached'})"
+
+
 def write_report() -> Path:
     """bench/results/sasrec.md: one row per result file, so the table always shows what was actually measured."""
     rows = ["| run | dataset | NDCG@10 | HR@10 | target | popularity NDCG@10 | epochs (best) | best val NDCG@10 | "
@@ -104,7 +110,7 @@ def write_report() -> Path:
                 "patience", "eval_every", "time_budget_s")
         hp = ", ".join(f"{k}={r['params'][k]}" for k in keys if k in r["params"])
         rows.append(f"| {path.stem} | {r['dataset']} | {r['ndcg@10']:.4f} | {r['hr@10']:.4f} | "
-                    f"{r['target_ndcg@10']} ({'reached' if r['reached'] else 'NOT reached'}) | "
+                    f"{target_cell(r)} | "
                     f"{r.get('popularity', {}).get('ndcg@10', float('nan')):.4f} | "
                     f"{r['epochs_trained']} ({r['best_epoch']}) | {r['best_val_ndcg@10']} | {r['train_seconds']} | "
                     f"{r['seconds_per_epoch']} | {hp} |")

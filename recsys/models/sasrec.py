@@ -320,13 +320,14 @@ class SASRec(Recommender):
             scores = self._score(batch, [self.sequences_[u] for u in batch])
             for r, u in enumerate(batch):
                 seen = self.seen_.indices[self.seen_.indptr[u]:self.seen_.indptr[u + 1]]
+                relevant = targets[lo + r]
                 row = scores[r]
                 row[seen] = -np.inf
                 top = np.argpartition(-row, 9)[:10] if len(row) > 10 else np.arange(len(row))
                 top = top[np.argsort(-row[top], kind="stable")]
-                hits = np.isin(top, targets[r])
+                hits = np.isin(top, relevant)
                 dcg = float((hits / np.log2(np.arange(2, len(top) + 2))).sum())
-                idcg = float((1.0 / np.log2(np.arange(2, min(len(targets[r]), 10) + 2))).sum())
+                idcg = float((1.0 / np.log2(np.arange(2, min(len(relevant), 10) + 2))).sum())
                 total += dcg / idcg
         return total / len(users)
 

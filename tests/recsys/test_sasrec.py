@@ -106,9 +106,11 @@ def val_ndcg(model: SASRec, validation: dict[str, list[str]]) -> float:
 
 
 def test_early_stopping_stops_and_restores_the_best_epoch(caplog: pytest.LogCaptureFixture) -> None:
-    data = Interactions.from_sequences(chain_data(), items=[f"i{i}" for i in range(N_ITEMS)])
+    # More users than one scoring batch (256), so the in-model NDCG must pair each user with their own target.
+    seqs = chain_data(n_users=300)
+    data = Interactions.from_sequences(seqs, items=[f"i{i}" for i in range(N_ITEMS)])
     # Validation asks for item i+5 after i: the better the model learns the ring, the worse it scores.
-    validation = {u: [f"i{(int(s[-1][1:]) + 5) % N_ITEMS}"] for u, s in chain_data().items()}
+    validation = {u: [f"i{(int(s[-1][1:]) + 5) % N_ITEMS}"] for u, s in seqs.items()}
     with caplog.at_level(logging.INFO, logger="recsys.models.sasrec"):
         model = SASRec(**{**FAST, "epochs": 30, "patience": 2}).fit(data, validation)
     assert model.epochs_trained_ < 30
