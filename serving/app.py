@@ -82,7 +82,7 @@ def limit_threads(n: int) -> None:
         return
     import sys
 
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     threadpool_limits(limits=n)
     if "torch" in sys.modules:  # loaded by a torch model: cap it too, without importing it otherwise

@@ -14,29 +14,32 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RECSYS_", extra="ignore", populate_by_name=True)
 
-    registry: Path = Field(Path("registry"), description="Model registry folder.")
-    alias: str = Field("production", description="Alias served for every model name.")
-    default_model: str | None = Field(None, description="Model used when a request names none (default: als if "
-                                                        "loaded, else the first loaded name).")
+    registry: Path = Field(default=Path("registry"), description="Model registry folder.")
+    alias: str = Field(default="production", description="Alias served for every model name.")
+    default_model: str | None = Field(
+        default=None, description="Model used when a request names none (default: als if loaded, else the first).")
     online_store_url: str | None = Field(
-        None, validation_alias=AliasChoices("online_store_url", "RECSYS_ONLINE_STORE_URL", "REDIS_URL"),
+        default=None, validation_alias=AliasChoices("online_store_url", "RECSYS_ONLINE_STORE_URL", "REDIS_URL"),
         description="redis://... for Redis; unset for the SQLite file at online_store_path.")
-    online_store_path: Path | None = Field(None, description="SQLite online store (default: online.sqlite next to "
-                                                             "the registry).")
-    redis_prefix: str = Field("recsys", description="Key prefix in Redis.")
-    landing_dir: Path | None = Field(None, description="Where accepted events are appended as JSON Lines for the "
-                                                       "next ingestion (default: landing/ next to the registry).")
-    reports_dir: Path | None = Field(None, description="Folder of HTML reports served at /reports/latest.")
-    admin_token: SecretStr | None = Field(None, description="Bearer token of /admin routes; unset disables them.")
-    reload_interval_s: float = Field(5.0, ge=0, description="How often alias files are polled (0: never).")
-    history_limit: int = Field(50, ge=1, le=1000, description="Live events per user passed to the models.")
-    max_batch_users: int = Field(1000, ge=1, description="Largest POST /recommendations batch.")
-    max_events: int = Field(10_000, ge=1, description="Largest POST /events batch.")
-    gc_freeze: bool = Field(True, description="Move objects alive after start-up out of the garbage collector's "
-                                              "reach (fewer, cheaper collections on the hot path).")
-    compute_threads: int = Field(1, ge=0, description="BLAS/OpenMP/torch threads per process (0: library "
-                                                      "defaults). One request is scored at a time, so extra threads "
-                                                      "only spin.")
+    online_store_path: Path | None = Field(
+        default=None, description="SQLite online store (default: online.sqlite next to the registry).")
+    redis_prefix: str = Field(default="recsys", description="Key prefix in Redis.")
+    landing_dir: Path | None = Field(
+        default=None, description="Where accepted events are appended as JSON Lines for the next ingestion "
+                                  "(default: landing/ next to the registry).")
+    reports_dir: Path | None = Field(default=None, description="Folder of rendered HTML reports (/reports).")
+    admin_token: SecretStr | None = Field(
+        default=None, description="Bearer token of /admin routes; unset disables them.")
+    reload_interval_s: float = Field(default=5.0, ge=0, description="How often alias files are polled (0: never).")
+    history_limit: int = Field(default=50, ge=1, le=1000, description="Live events per user passed to the models.")
+    max_batch_users: int = Field(default=1000, ge=1, description="Largest POST /recommendations batch.")
+    max_events: int = Field(default=10_000, ge=1, description="Largest POST /events batch.")
+    gc_freeze: bool = Field(
+        default=True, description="Move objects alive after start-up out of the garbage collector's reach "
+                                  "(fewer, cheaper collections on the hot path).")
+    compute_threads: int = Field(
+        default=1, ge=0, description="BLAS/OpenMP/torch threads per process (0: library defaults). One request is "
+                                     "scored at a time, so extra threads only spin.")
 
     @property
     def online_store_file(self) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -34,7 +35,7 @@ def serve(
     with user_errors():
         if not registry.is_dir():
             raise FileNotFoundError(f"registry {registry} does not exist (run `recsys train --registry` first)")
-        overrides = {"registry": registry, "reload_interval_s": reload_interval}
+        overrides: dict[str, Any] = {"registry": registry, "reload_interval_s": reload_interval}
         if online_store:
             overrides["online_store_url"] = online_store
         if admin_token:

@@ -399,9 +399,9 @@ def _version_numbers(model_dir: Path) -> list[int]:
 
 
 def _metric(manifest: Mapping[str, Any], metric: str) -> float | None:
-    value = (manifest.get("metrics") or {}).get(metric)
+    raw = (manifest.get("metrics") or {}).get(metric)
     try:
-        value = float(value)
+        value = float(raw)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None
