@@ -198,7 +198,7 @@ def _ingest_chunk(chunk: Chunk, name: str, rules: Rules, buffer: PartitionBuffer
         stats.rows_quarantined += len(chunk.rejects)
     if chunk.n == 0:
         return
-    result = validate(chunk.columns, chunk.n, rules)
+    result = validate(chunk.columns, chunk.n, rules, ascii_only=chunk.ascii_only)
     if len(result.bad_pos):
         quarantine.write(name, chunk.rows[result.bad_pos].tolist(), result.bad_reasons,
                          chunk.raw(result.bad_pos.tolist()))

@@ -40,6 +40,7 @@ NUMBER_PATTERN = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(?i:nan|inf|inf
 _NUMBER_RE = re.compile(NUMBER_PATTERN)
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 _UTC_TS = pa.timestamp("us", tz="UTC")
+_ASCII_SPACE = " \t\n\v\f\r\x1c\x1d\x1e\x1f"  # the ASCII characters utf8_trim_whitespace trims
 
 REASONS = {
     "non_utf8": "the row is not valid UTF-8",
@@ -290,11 +291,12 @@ class Validated:
     bad_reasons: list[str]
 
 
-def validate(columns: dict[str, pa.Array], n: int, rules: Rules) -> Validated:
+def validate(columns: dict[str, pa.Array], n: int, rules: Rules, *, ascii_only: bool = False) -> Validated:
     """Apply every rule to `n` rows; the first failing rule, in a fixed order, names a row's reason.
 
     Each rule is a boolean mask (null = passes). Masks are OR-ed on bitmaps; reasons are only worked out for the
-    few failing rows, so a clean block costs one pass per rule.
+    few failing rows, so a clean block costs one pass per rule. `ascii_only` (the reader knows every id column is
+    ASCII) swaps in the ASCII trim/lower kernels, which give the same results on ASCII text at about half the cost.
     """
     checks: list[tuple[str, pa.Array]] = []
     out: dict[str, pa.Array] = {}
@@ -302,7 +304,7 @@ def validate(columns: dict[str, pa.Array], n: int, rules: Rules) -> Validated:
         raw, bad_type = _text(columns.get(name), n)
         if bad_type is not None:
             checks.append((f"bad_type_{name}", bad_type))
-        text = pc.utf8_trim_whitespace(raw)
+        text = pc.ascii_trim(raw, characters=_ASCII_SPACE) if ascii_only else pc.utf8_trim_whitespace(raw)
         length = pc.binary_length(text)  # bytes: O(1) per value, from the offsets
         limit = MAX_EVENT_TYPE_LENGTH if name == "event_type" else MAX_ID_LENGTH
         if name in ("user_id", "item_id", "event_type"):
@@ -311,7 +313,9 @@ def validate(columns: dict[str, pa.Array], n: int, rules: Rules) -> Validated:
         elif raw.null_count < n:
             text = pc.if_else(pc.equal(length, int_scalar(0)), null_scalar(pa.string()), text)
         checks.append((f"{name}_too_long", pc.greater(length, int_scalar(limit))))
-        out[name] = pc.utf8_lower(text) if name == "event_type" else text
+        if name == "event_type":
+            text = pc.ascii_lower(text) if ascii_only else pc.utf8_lower(text)
+        out[name] = text
 
     ts_col = columns.get("ts")
     ts, bad_type = parse_ts(ts_col, n, rules.ts_unit)
