@@ -103,6 +103,8 @@ def _serve(registry: Path, workdir: Path, host: str, port: int) -> None:
         f"  curl -X POST '{base}/events' -H 'content-type: application/json' "
         "-d '[{\"user_id\":\"u1\",\"item_id\":\"i2\",\"event_type\":\"view\",\"ts\":\"2026-01-22T10:00:00Z\"}]'\n"
         f"  curl '{base}/models'   curl '{base}/metrics'   open {base}/docs   open {base}/reports/latest\n"
-        "Ctrl-C stops the service."
+        "Ctrl-C stops the service.",
+        soft_wrap=True,  # commands stay on one line, ready to copy
+        highlight=False,
     )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
