@@ -291,6 +291,24 @@ class Validated:
     bad_reasons: list[str]
 
 
+def _ascii_edges_need_trim(col: pa.Array) -> bool:
+    """Whether some value of an ASCII string array may start or end with a byte <= 0x20 (every character that
+    `_ASCII_SPACE` holds). Looks at two bytes per value; empty and null slots can only give false alarms."""
+    n = len(col)
+    if n == 0 or not pa.types.is_string(col.type):
+        return n > 0
+    bufs = col.buffers()
+    if bufs[2] is None:
+        return False
+    offsets = np.frombuffer(bufs[1], dtype=np.int32, count=col.offset + n + 1)[col.offset:]
+    data = np.frombuffer(bufs[2], dtype=np.uint8)
+    if len(data) == 0:
+        return False
+    first = np.take(data, offsets[:-1], mode="clip")
+    last = np.take(data, offsets[1:] - 1, mode="clip")
+    return bool((first <= 0x20).any() or (last <= 0x20).any())
+
+
 def validate(columns: dict[str, pa.Array], n: int, rules: Rules, *, ascii_only: bool = False) -> Validated:
     """Apply every rule to `n` rows; the first failing rule, in a fixed order, names a row's reason.
 
@@ -304,14 +322,21 @@ def validate(columns: dict[str, pa.Array], n: int, rules: Rules, *, ascii_only: 
         raw, bad_type = _text(columns.get(name), n)
         if bad_type is not None:
             checks.append((f"bad_type_{name}", bad_type))
-        text = pc.ascii_trim(raw, characters=_ASCII_SPACE) if ascii_only else pc.utf8_trim_whitespace(raw)
+        if not ascii_only:
+            text = pc.utf8_trim_whitespace(raw)
+        elif _ascii_edges_need_trim(raw):
+            text = pc.ascii_trim(raw, characters=_ASCII_SPACE)
+        else:
+            text = raw  # no value starts or ends with a space or control byte: trimming would only copy
         length = pc.binary_length(text)  # bytes: O(1) per value, from the offsets
         limit = MAX_EVENT_TYPE_LENGTH if name == "event_type" else MAX_ID_LENGTH
         if name in ("user_id", "item_id", "event_type"):
             checks.append((f"missing_{name}", pc.is_null(raw)))
             checks.append((f"empty_{name}", pc.equal(length, int_scalar(0))))
         elif raw.null_count < n:
-            text = pc.if_else(pc.equal(length, int_scalar(0)), null_scalar(pa.string()), text)
+            empty = pc.equal(length, int_scalar(0))
+            if empty.true_count:  # optional ids: empty means absent (a copy of the column only when needed)
+                text = pc.if_else(empty, null_scalar(pa.string()), text)
         checks.append((f"{name}_too_long", pc.greater(length, int_scalar(limit))))
         if name == "event_type":
             text = pc.ascii_lower(text) if ascii_only else pc.utf8_lower(text)
