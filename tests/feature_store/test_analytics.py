@@ -136,8 +136,11 @@ def test_bad_ranges_and_lakes_are_clear_errors(tiny_lake: Path, tmp_path: Path) 
 
 def test_lake_view_prunes_by_utc_day(tiny_lake: Path) -> None:
     con = lake_connection(tiny_lake, date(2024, 1, 8), date(2024, 1, 9))
-    assert con.execute("SELECT count(*), min(category) FROM events").fetchone() == (2, "c2")
-    assert con.execute("SELECT count(*) FROM history").fetchone() == (11,)
+    try:
+        assert con.execute("SELECT count(*), min(category) FROM events").fetchone() == (2, "c2")
+        assert con.execute("SELECT count(*) FROM history").fetchone() == (11,)
+    finally:
+        con.close()
 
 
 # --- CLI and what people see --------------------------------------------------------------------------------------
