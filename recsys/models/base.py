@@ -132,7 +132,7 @@ class Recommender(ABC):
         if not isinstance(k, int | np.integer) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
         single = isinstance(users, str)
-        user_list = [users] if single else [str(u) for u in users]
+        user_list: list[str] = [users] if isinstance(users, str) else [str(u) for u in users]
         n = len(user_list)
         if histories is not None and len(histories) != n:
             raise ValueError(f"histories has {len(histories)} entries for {n} users")
@@ -185,7 +185,7 @@ class Recommender(ABC):
         """The `k` items most similar to each item (the item itself excluded). Unknown items raise KeyError."""
         self._check_fitted()
         single = isinstance(items, str)
-        item_list = [items] if single else [str(i) for i in items]
+        item_list: list[str] = [items] if isinstance(items, str) else [str(i) for i in items]
         idx = self.items_.index(item_list)
         if (idx < 0).any():
             missing = [i for i, j in zip(item_list, idx, strict=True) if j < 0]
@@ -245,7 +245,7 @@ class Recommender(ABC):
             flat = np.concatenate(self.sequences_) if self.sequences_ else np.zeros(0, np.int64)
             np.savez(tmp / "interactions.npz", seen_indptr=self.seen_.indptr, seen_indices=self.seen_.indices,
                      seq_lengths=lengths, seq_items=flat.astype(np.int64), popularity=self.item_popularity_)
-            np.savez(tmp / "weights.npz", **self._state())
+            np.savez(tmp / "weights.npz", **self._state())  # type: ignore[arg-type]  # numpy's stub types kwds oddly
             os.replace(tmp, path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
