@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
@@ -28,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 LOSSES = ("ce", "sampled")
 DEVICES = ("auto", "cpu", "cuda")
+STATE_CACHE_SIZE = 65_536
+"""Users' transformer states kept for serving (64 floats each at hidden 64: about 17 MB when full)."""
 
 
 class _Block(nn.Module):
@@ -198,6 +201,7 @@ class SASRec(Recommender):
 
     # ---------------------------------------------------------------- training
     def _fit(self, data: Interactions, validation: Mapping[str, Sequence[str]] | None) -> None:
+        self._state_cache: OrderedDict[bytes, torch.Tensor] | None = None  # weights change while training
         self._validate()
         self.device_ = self._torch_device()
         with _seeded(self.random_state, self.device_):
@@ -253,6 +257,7 @@ class SASRec(Recommender):
         else:
             self.best_epoch_ = self.epochs_trained_
         self.best_val_ndcg_ = float(best) if best >= 0 else float("nan")
+        self._state_cache = OrderedDict()
 
     def _train_epoch(self, opt: torch.optim.Optimizer, users: np.ndarray, rng: np.random.Generator) -> float:
         self.net_.train()
@@ -335,17 +340,40 @@ class SASRec(Recommender):
     @torch.no_grad()
     def _score(self, users: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
         self.net_.eval()
-        out = np.empty((len(users), len(self.items_)), dtype=np.float32)
+        windows = [h[-self.max_len:] for h in histories]
+        states = self._cached_states(windows)
+        with self._autocast():
+            logits = states @ self.net_.item_weights().T  # (B, n_items)
+        out = logits.float().cpu().numpy()
         empty = np.array([len(h) == 0 for h in histories], dtype=bool)
-        step = 256
-        for lo in range(0, len(users), step):
-            tokens = torch.from_numpy(self._windows(histories[lo:lo + step], self.max_len)).to(self.device_)
-            with self._autocast():
-                h = self.net_(tokens)[:, -1]  # (B, C): the state after the newest item
-                logits = h @ self.net_.item_weights().T
-            out[lo:lo + step] = logits.float().cpu().numpy()
         out[empty] = self.item_popularity_  # nothing to read: fall back to popularity
         return out
+
+    def _states(self, windows: Sequence[np.ndarray]) -> torch.Tensor:
+        """The transformer's state after each window's newest item, ``(len(windows), C)``."""
+        parts = []
+        for lo in range(0, len(windows), 256):
+            tokens = torch.from_numpy(self._windows(windows[lo:lo + 256], self.max_len)).to(self.device_)
+            with self._autocast():
+                parts.append(self.net_(tokens)[:, -1].float())
+        return torch.cat(parts) if parts else torch.zeros((0, self.hidden), device=self.device_)
+
+    def _cached_states(self, windows: Sequence[np.ndarray]) -> torch.Tensor:
+        """`_states`, remembering single users' windows: a served user's state depends only on their last `max_len`
+        items, so repeated requests skip the transformer until a new event changes the window. Batches bypass it
+        (a state's last bits depend on the batch's padding, and batch answers must not depend on earlier calls);
+        off while fitting."""
+        cache: OrderedDict[bytes, torch.Tensor] | None = getattr(self, "_state_cache", None)
+        if cache is None or len(windows) != 1:
+            return self._states(windows)
+        key = np.ascontiguousarray(windows[0], dtype=np.int64).tobytes()
+        state = cache.get(key)
+        if state is None:
+            state = self._states(windows)
+            cache[key] = state
+            if len(cache) > STATE_CACHE_SIZE:
+                cache.popitem(last=False)
+        return state
 
     @torch.no_grad()
     def _similar(self, items: np.ndarray) -> np.ndarray:
@@ -367,6 +395,7 @@ class SASRec(Recommender):
         net = self._new_net(len(self.items_))
         net.load_state_dict({k[4:]: torch.from_numpy(np.asarray(v)) for k, v in state.items() if k.startswith("net.")})
         self.net_ = net.to(self.device_).eval()
+        self._state_cache = OrderedDict()
         self.epochs_trained_ = int(state["epochs_trained"])
         self.best_epoch_ = int(state["best_epoch"])
         self.best_val_ndcg_ = float(state["best_val_ndcg"])

@@ -75,6 +75,17 @@ def test_scores_an_unseen_user_from_live_history_and_live_events_change_the_answ
     assert after[0] == f"i{(last + 11) % N_ITEMS}" != before[0]
 
 
+def test_served_users_states_are_reused_until_a_new_event_changes_the_window(chain_model: SASRec) -> None:
+    first = chain_model.recommend("u1", k=5)
+    assert len(chain_model._state_cache) >= 1
+    again = chain_model.recommend("u1", k=5)
+    assert list(again[0]) == list(first[0]) and (again[1] == first[1]).all()
+    _, batch_scores = chain_model.recommend(["u1", "u2"], k=5)  # batches compute afresh
+    np.testing.assert_allclose(batch_scores[0], first[1], rtol=1e-5)
+    moved, _ = chain_model.recommend("u1", k=5, histories=[["i0"]])  # a new event: a new window, a new state
+    assert moved[0] == "i1" and list(moved) != list(first[0])
+
+
 def test_same_seed_same_model_other_seed_differs() -> None:
     a, b, c = fit_chain(epochs=3, random_state=7), fit_chain(epochs=3, random_state=7), fit_chain(epochs=3)
     users = [f"u{i}" for i in range(10)]
