@@ -17,9 +17,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -29,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recsys.atomic import atomic_directory
 from recsys.data import Interactions
 from recsys.dataset import FRAME_COLUMNS, build_interactions
 from recsys.errors import InputError
@@ -89,25 +87,13 @@ class Split:
     def save(self, path: str | Path) -> Path:
         """Write the split to directory `path` (replaced atomically if it exists): parquet tables + split.json."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
+        with atomic_directory(path) as tmp:
             self.events.to_parquet(tmp / "train.parquet", index=False)
             _targets_frame(self.test).to_parquet(tmp / "test.parquet", index=False)
             _targets_frame(self.validation).to_parquet(tmp / "validation.parquet", index=False)
             self.users.to_parquet(tmp / "users.parquet", index=False)
             meta = {"format": SPLIT_FORMAT, "kind": self.kind, **self.info}
             (tmp / "split.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
-            if path.exists():
-                old = path.with_name(f".{path.name}.old-{os.getpid()}")
-                os.replace(path, old)
-                os.replace(tmp, path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return path
 
     @classmethod

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -31,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from recsys.atomic import atomic_directory
 from recsys.dataset import DEFAULT_WEIGHTS, DatasetConfig, read_interactions
 from recsys.errors import InputError
 from recsys.evaluation.evaluate import DEFAULT_KS, evaluate
@@ -253,21 +252,9 @@ def _samples(split: Split, users: list[str], recommended: np.ndarray, seed: int)
 
 
 def _write_trained(out_dir: Path, model: Recommender, record: dict[str, Any]) -> Path:
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_directory(out_dir) as tmp:
         model.save(tmp / ARTIFACT_DIR)
         (tmp / EVALUATION_FILE).write_text(json.dumps(_jsonable(record), indent=2, sort_keys=True))
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
-import shutil
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,6 +17,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.atomic import atomic_directory
 from recsys.data import IdMap, Interactions
 from recsys.errors import ArtifactError, NotFittedError
 
@@ -234,9 +232,7 @@ class Recommender(ABC):
         path = Path(path)
         if path.exists():
             raise ArtifactError(f"{path} already exists: artifacts are immutable, save to a new directory")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
+        with atomic_directory(path, replace=False) as tmp:
             config = {"format": ARTIFACT_FORMAT, "model": self.name, "params": _jsonable(self.get_params())}
             (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
             np.save(tmp / "users.npy", self.users_.ids, allow_pickle=False)
@@ -246,10 +242,6 @@ class Recommender(ABC):
             np.savez(tmp / "interactions.npz", seen_indptr=self.seen_.indptr, seen_indices=self.seen_.indices,
                      seq_lengths=lengths, seq_items=flat.astype(np.int64), popularity=self.item_popularity_)
             np.savez(tmp / "weights.npz", **self._state())  # type: ignore[arg-type]  # numpy's stub types kwds oddly
-            os.replace(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return path
 
     @classmethod
