@@ -133,23 +133,12 @@ def train_recommenders() -> None:
     def promote(registered: dict[str, Any]) -> list[dict[str, Any]]:
         """Apply the promotion gate to each new version: production moves only when the metric holds up.
         The decisions are added to the run record, so the offline report shows them."""
-        from recsys.registry import Registry
+        from recsys.training import promote_run
 
         settings = _settings()
-        registry = Registry(settings.registry)
-        decisions = []
-        for name, entry in registered["models"].items():
-            decision = registry.promote(name, int(entry["version"]), metric=settings.gate_metric,
-                                        tolerance=settings.gate_tolerance)
-            log.info("gate %s v%s: %s (%s)", name, entry["version"], decision.promoted, decision.reason)
-            decisions.append(_jsonable(decision.to_dict()))
-        if registered.get("run_id") in {r.get("run_id") for r in registry.runs()}:
-            run = registry.run(registered["run_id"])
-            for decision in decisions:
-                run.setdefault("models", {}).setdefault(decision["name"], {}).update(
-                    gate=decision, promoted=decision["promoted"])
-            registry.record_run(run)
-        return decisions
+        decisions = promote_run(settings.registry, registered["run_id"], metric=settings.gate_metric,
+                                tolerance=settings.gate_tolerance)
+        return [_jsonable(d) for d in decisions]
 
     @task
     def reload_service(decisions: list[dict[str, Any]]) -> dict[str, Any]:

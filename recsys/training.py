@@ -310,10 +310,6 @@ def register_models(
             "popularity": ev.get("popularity_distribution", {}),
             "promoted": None,
         }
-        if promote:
-            decision = reg.promote(name, version.version, metric=metric, tolerance=tolerance)
-            entry["gate"] = decision.to_dict()
-            entry["promoted"] = decision.promoted
         entries[name] = entry
         for s in ev.get("samples", []):
             row = samples.setdefault(s["user_id"], {k: v for k, v in s.items() if k != "top"} | {"recommendations": {}})
@@ -329,7 +325,31 @@ def register_models(
         "samples": list(samples.values()),
     }
     reg.record_run(record)
+    if promote:
+        for decision in promote_run(registry, run_id, metric=metric, tolerance=tolerance):
+            entries[decision["name"]].update(gate=decision, promoted=decision["promoted"])
     return {"run_id": run_id, "registry": str(registry), "models": {n: _summary(e) for n, e in entries.items()}}
+
+
+def promote_run(
+    registry: Path, run_id: str, *, metric: str = "ndcg@10", tolerance: float = 0.0
+) -> list[dict[str, Any]]:
+    """Apply the promotion gate to every version that run `run_id` registered (each model's `production` moves only
+    when the candidate's `metric` is not worse by more than `tolerance`), and write the decisions into the run record
+    so that the offline report shows them. Returns the decisions."""
+    from recsys.registry import Registry
+
+    reg = Registry(registry)
+    run = reg.run(run_id)
+    decisions = []
+    for name, entry in run.get("models", {}).items():
+        decision = reg.promote(name, int(entry["version"]), metric=metric, tolerance=tolerance).to_dict()
+        log.info("gate %s v%s: %s (%s)", name, entry["version"], decision["promoted"], decision["reason"])
+        entry.update(gate=decision, promoted=decision["promoted"])
+        decisions.append(decision)
+    run.update(metric=metric, tolerance=tolerance, promote=True)
+    reg.record_run(run)
+    return decisions
 
 
 def _summary(entry: Mapping[str, Any]) -> dict[str, Any]:
