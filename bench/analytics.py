@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from machine import cpu_model  # bench/machine.py (scripts run from bench/)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -80,14 +81,7 @@ def write_lake(lake: Path, events: int, *, days: int = 30, seed: int = 0, start:
 
 
 def describe_machine() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model(platform.processor())
     mem = None
     try:
         mem = int(Path("/proc/meminfo").read_text().split()[1]) // 1024  # MemTotal, kB -> MiB

@@ -25,6 +25,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from machine import cpu_model  # bench/machine.py (scripts run from bench/)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # peak RSS of this process: VmHWM (ru_maxrss would include the parent's, since it survives fork + exec)
@@ -67,14 +69,7 @@ def machine() -> dict:
     import psutil
     import pyarrow
 
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model("unknown")
     ram = round(psutil.virtual_memory().total / 2**30, 1)
     return {"cpu_model": cpu, "logical_cores": os.cpu_count(), "ram_gb": ram,
             "load_average_at_start": [round(x, 2) for x in os.getloadavg()], "platform": platform.platform(),

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from machine import cpu_model  # bench/machine.py (scripts run from bench/)
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from recsys.data import IdMap, Interactions
@@ -92,14 +93,7 @@ def time_bookkeeping(data: Interactions) -> float:
 def machine() -> dict[str, object]:
     import implicit
 
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model(platform.processor() or "")
     blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads)" for i in threadpool_info()]
     return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
             "numpy": np.__version__, "implicit": implicit.__version__, "blas": blas,
