@@ -38,6 +38,8 @@ def train(
     rating_threshold: float | None = typer.Option(None, "--rating-threshold",
                                                   help="Drop rating events below this value."),
     seed: int = typer.Option(0, "--seed", help="Random seed of every model and of the bootstrap."),
+    refit: bool = typer.Option(True, "--refit/--no-refit", help="Refit early-stopping models (SASRec) on the whole "
+                               "training period for their best epoch count (about twice the training time)."),
     work_dir: Path | None = typer.Option(None, "--work-dir", help="Keep the split and trained models here "
                                                                   "(default: a temporary folder)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (the table goes to stderr)."),
@@ -55,7 +57,7 @@ def train(
         result = run_training(
             lake, registry, models=names, split=split, start=_date(start, "--from"), end=_date(end, "--to"),
             cutoff=_datetime(cutoff, "--cutoff"), weights=_weights(weight), rating_threshold=rating_threshold,
-            params=_params(param), device=device, epochs=epochs, seed=seed, promote=promote, metric=metric,
+            params=_params(param), device=device, epochs=epochs, seed=seed, refit=refit, promote=promote, metric=metric,
             tolerance=tolerance, work_dir=work_dir, progress=True,
         )
     console = stderr_console() if as_json else Console()

@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from recsys.errors import InputError
+from recsys.models import load_model
 from recsys.models.base import Recommender
 from recsys.registry import Registry
 from recsys.splits import Split
@@ -61,13 +62,33 @@ def test_train_model_writes_artifact_and_evaluation(split_dir, tmp_path):
     assert read_evaluation(again)["metrics"] == ev["metrics"]
 
 
+SMALL_SASREC = {"hidden": 16, "max_len": 10, "batch_size": 64}
+
+
 def test_early_stopping_models_fit_without_the_validation_period(split_dir, tmp_path):
-    out = train_model(split_dir, "sasrec", tmp_path / "sasrec", epochs=1,
-                      params={"hidden": 16, "max_len": 10, "batch_size": 64}, device="cpu")
+    out = train_model(split_dir, "sasrec", tmp_path / "sasrec", epochs=1, params=SMALL_SASREC, device="cpu",
+                      refit=False)
     ev = read_evaluation(out)
-    assert ev["protocol"].startswith("fit on train minus the validation period")
+    assert ev["protocol"].startswith("fit on train minus the validation period, early stopping")
+    assert ev["protocol"].endswith("validation events given as live history at test") and "refit" not in ev
     assert ev["params"]["epochs"] == 1 and ev["params"]["random_state"] == 0 and ev["device"] == "cpu"
     assert ev["epochs"]["epochs_trained"] == 1
+
+
+def test_early_stopping_models_are_refit_on_the_whole_training_period(split_dir, tmp_path):
+    split = Split.load(split_dir)
+    out = train_model(split_dir, "sasrec", tmp_path / "sasrec", epochs=3, params={**SMALL_SASREC, "patience": 1},
+                      device="cpu")
+    ev = read_evaluation(out)
+    assert ev["protocol"].endswith("then refit on the whole training period for the best epoch count")
+    best = ev["epochs"]["best_epoch"]
+    assert 1 <= best <= ev["epochs"]["epochs_trained"] <= 3 and ev["params"]["epochs"] == 3
+    assert ev["refit"]["epochs"] == best and 0 < ev["refit"]["seconds"] <= ev["train_seconds"]
+    served = load_model(out / "artifact")  # the refit model, trained for the best epoch count
+    assert served.get_params()["epochs"] == best and served.epochs_trained_ == best
+    user, (target,) = next(iter(split.validation.items()))
+    history = served.items_.external(served.sequences_[served.users_.index([user])[0]])
+    assert target in set(history)  # the validation period was learnt, not passed as live history
 
 
 def test_register_models_records_the_run_and_gates(split_dir, tmp_path):
