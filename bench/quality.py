@@ -128,7 +128,8 @@ def run(datasets: list[str], models: list[str], params: dict[str, dict[str, Any]
                     "hr@10": met["hr@10"], "mrr@10": met["mrr@10"], "coverage@10": met["coverage@10"],
                     "novelty@10": met["novelty@10"], "ndcg@20": met["ndcg@20"], "hr@20": met["hr@20"],
                     "train_seconds": round(ev["train_seconds"], 2), "eval_seconds": round(ev["eval_seconds"], 2),
-                    "epochs": ev["epochs"], "device": ev["device"], "params": ev["params"],
+                    "epochs": {**ev["epochs"], **({"refit": ev["refit"]["epochs"]} if ev.get("refit") else {})},
+                    "device": ev["device"], "params": ev["params"],
                     "protocol": ev["protocol"], "reference_ndcg@10": REFERENCE.get(ds, {}).get(m),
                     "measured": datetime.now(UTC).isoformat(timespec="seconds"),
                 }
@@ -145,7 +146,8 @@ def merge(path: Path, new: dict[str, dict[str, Any]], info: dict[str, Any]) -> d
         slot["data"] = entry["data"]
         slot["models"].update(entry["models"])
     return {"protocol": "leave-one-out: per user the last item is the test target, the one before it validation "
-                        "(SASRec early-stops on it and sees it as history at test); full ranking over the catalog, "
+                        "(SASRec early-stops on it, then is refit on all training events for its best epoch count); "
+                        "full ranking over the catalog, "
                         "the user's training items excluded; bootstrap 95% CI over users",
             "machine": info, "results": results}
 
@@ -189,11 +191,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--param", action="append", default=[], help="MODEL.KEY=VALUE (JSON value), repeatable")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: one per core)")
     parser.add_argument("--out", type=Path, default=RESULTS / "quality.json")
     parser.add_argument("--note", default=None, help="A remark stored with every result of this run (e.g. why "
                                                       "SASRec ran few epochs)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     params: dict[str, dict[str, Any]] = {}
     for item in args.param:
         key, _, raw = item.partition("=")
