@@ -208,7 +208,13 @@ def train_model(
         progress(f"{model}: fit", 1, 1)
     log.info("%s fitted in %.2f s", model, train_seconds)
     early_stopped = recommender
-    refitted = refit_model(recommender, split) if refit and early_stops(recommender) else None
+    refitted = None
+    if refit and early_stops(recommender):
+        if progress:
+            progress(f"{model}: refit", 0, 1)
+        refitted = refit_model(recommender, split)
+        if progress:
+            progress(f"{model}: refit", 1, 1)
     if refitted is not None:
         recommender, refit_seconds = refitted
         train_seconds += refit_seconds
