@@ -158,10 +158,10 @@ def fit_model(model: Recommender, split: Split, *, validation: bool = True) -> f
         return time.perf_counter() - started
 
 
-def refit_model(model: Recommender, split: Split) -> tuple[Recommender, float] | None:
+def refit_model(model: Recommender, split: Split) -> tuple[Recommender, dict[str, Any]] | None:
     """A fresh copy of an early-stopped `model` fitted on the whole `train` (validation period included) for the
-    model's best epoch count, without validation, and the fit's seconds; None where there is nothing to refit
-    (no validation targets, or a model that does not report ``best_epoch_``)."""
+    model's best epoch count, without validation, and ``{"epochs", "seconds"}`` of that fit; None where there is
+    nothing to refit (no validation targets, or a model that does not report ``best_epoch_``)."""
     best = getattr(model, "best_epoch_", None)
     if not split.validation or not best:
         log.info("%s: no refit (%s)", model.name, "no validation targets" if not split.validation
@@ -170,7 +170,7 @@ def refit_model(model: Recommender, split: Split) -> tuple[Recommender, float] |
     length = "epochs" if "epochs" in model.get_params() else "iterations"
     refit = type(model)(**{**model.get_params(), length: int(best)})
     log.info("refitting %s on the whole training period for %d %s", model.name, best, length)
-    return refit, fit_model(refit, split, validation=False)
+    return refit, {"epochs": int(best), "seconds": fit_model(refit, split, validation=False)}
 
 
 def _single_thread_blas() -> Any:
@@ -207,20 +207,19 @@ def train_model(
     if progress:
         progress(f"{model}: fit", 1, 1)
     log.info("%s fitted in %.2f s", model, train_seconds)
-    early_stopped = recommender
-    refitted = None
+    early_stopped, refit_record = recommender, None
     if refit and early_stops(recommender):
         if progress:
             progress(f"{model}: refit", 0, 1)
         refitted = refit_model(recommender, split)
         if progress:
             progress(f"{model}: refit", 1, 1)
-    if refitted is not None:
-        recommender, refit_seconds = refitted
-        train_seconds += refit_seconds
-        log.info("%s refitted in %.2f s", model, refit_seconds)
+        if refitted is not None:
+            recommender, refit_record = refitted
+            train_seconds += refit_record["seconds"]
+            log.info("%s refitted in %.2f s", model, refit_record["seconds"])
 
-    with_history = early_stops(recommender) and refitted is None
+    with_history = early_stops(recommender) and refit_record is None
     started = time.perf_counter()
     result = evaluate(
         recommender, split.test, ks=ks,
@@ -237,13 +236,13 @@ def train_model(
         "eval_seconds": eval_seconds,
         "epochs": _epochs(early_stopped),
         "device": _device(recommender),
-        "protocol": _protocol(early_stops(early_stopped), refitted is not None),
+        "protocol": _protocol(early_stops(early_stopped), refit_record is not None),
         "split": {"kind": split.kind, "dir": str(split_dir), **split.info},
         **result.to_dict(),
         "samples": _samples(split, result.users, result.recommended, seed),
     }
-    if refitted is not None:
-        record["refit"] = {"epochs": early_stopped.best_epoch_, "seconds": refit_seconds}  # type: ignore[attr-defined]
+    if refit_record is not None:
+        record["refit"] = refit_record
     return _write_trained(Path(out_dir), recommender, record)
 
 
