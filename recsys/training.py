@@ -117,13 +117,18 @@ def model_params(
     if epochs is not None:
         if epochs < 1:
             raise InputError(f"epochs must be at least 1, got {epochs}")
-        length = next((k for k in ("epochs", "iterations") if k in names), None)
+        length = _length_param(names)
         if length is None:
             log.info("%s has no epochs: --epochs ignored for it", model)
         else:
             out[length] = epochs
     out.update(params or {})
     return out
+
+
+def _length_param(names: Sequence[str]) -> str | None:
+    """The hyper-parameter that sets how long a model trains (``epochs`` or implicit's ``iterations``), if any."""
+    return next((k for k in ("epochs", "iterations") if k in names), None)
 
 
 def _model_class(model: str) -> type[Recommender]:
@@ -163,11 +168,11 @@ def refit_model(model: Recommender, split: Split) -> tuple[Recommender, dict[str
     model's best epoch count, without validation, and ``{"epochs", "seconds"}`` of that fit; None where there is
     nothing to refit (no validation targets, or a model that does not report ``best_epoch_``)."""
     best = getattr(model, "best_epoch_", None)
-    if not split.validation or not best:
+    length = _length_param(list(model.get_params()))
+    if not split.validation or not best or length is None:
         log.info("%s: no refit (%s)", model.name, "no validation targets" if not split.validation
-                 else "no best epoch reported")
+                 else "no best epoch or epoch parameter")
         return None
-    length = "epochs" if "epochs" in model.get_params() else "iterations"
     refit = type(model)(**{**model.get_params(), length: int(best)})
     log.info("refitting %s on the whole training period for %d %s", model.name, best, length)
     return refit, {"epochs": int(best), "seconds": fit_model(refit, split, validation=False)}
@@ -207,8 +212,9 @@ def train_model(
     if progress:
         progress(f"{model}: fit", 1, 1)
     log.info("%s fitted in %.2f s", model, train_seconds)
+    early_stopping = early_stops(recommender)
     early_stopped, refit_record = recommender, None
-    if refit and early_stops(recommender):
+    if refit and early_stopping:
         if progress:
             progress(f"{model}: refit", 0, 1)
         refitted = refit_model(recommender, split)
@@ -219,7 +225,7 @@ def train_model(
             train_seconds += refit_record["seconds"]
             log.info("%s refitted in %.2f s", model, refit_record["seconds"])
 
-    with_history = early_stops(recommender) and refit_record is None
+    with_history = early_stopping and refit_record is None
     started = time.perf_counter()
     result = evaluate(
         recommender, split.test, ks=ks,
@@ -236,7 +242,7 @@ def train_model(
         "eval_seconds": eval_seconds,
         "epochs": _epochs(early_stopped),
         "device": _device(recommender),
-        "protocol": _protocol(early_stops(early_stopped), refit_record is not None),
+        "protocol": _protocol(early_stopping, refit_record is not None),
         "split": {"kind": split.kind, "dir": str(split_dir), **split.info},
         **result.to_dict(),
         "samples": _samples(split, result.users, result.recommended, seed),
