@@ -40,7 +40,7 @@ RESULTS = ROOT / "bench" / "results"
 # short windows and heavy dropout for the sparse Amazon data.
 PRESETS: dict[str, dict[str, object]] = {
     "ml1m": {"hidden": 128, "layers": 2, "heads": 1, "dropout": 0.2, "max_len": 200, "lr": 1e-3, "batch_size": 128,
-             "epochs": 200, "patience": 10, "loss": "ce"},
+             "epochs": 200, "patience": 20, "val_window": 5, "loss": "ce"},
     "ml100k": {},  # the model's defaults
     "beauty": {"hidden": 64, "layers": 2, "heads": 1, "dropout": 0.5, "max_len": 50, "lr": 2e-3, "batch_size": 128,
                "epochs": 200, "patience": 5, "eval_every": 2, "loss": "ce"},
@@ -116,7 +116,7 @@ def write_report() -> Path:
     for path in sorted(RESULTS.glob("sasrec-*.json")):
         r = json.loads(path.read_text())
         keys = ("hidden", "layers", "heads", "dropout", "max_len", "lr", "batch_size", "loss", "n_negatives",
-                "patience", "eval_every", "time_budget_s")
+                "patience", "eval_every", "val_window", "time_budget_s")
         hp = ", ".join(f"{k}={r['params'][k]}" for k in keys if k in r["params"])
         rows.append(f"| {path.stem} | {r['dataset']} | {r['ndcg@10']:.4f} | {r['hr@10']:.4f} | "
                     f"{target_cell(r)} | {r.get('no_refit', r)['ndcg@10']:.4f} | "

@@ -105,6 +105,9 @@ class SASRec(Recommender):
     hidden, layers, heads, dropout, max_len: the transformer (max_len = how many recent items it reads).
     lr, weight_decay, batch_size: AdamW and users per step. epochs: the most epochs to train.
     patience: stop after this many validation checks without a better NDCG@10; eval_every: epochs between checks.
+    val_window: early stopping follows the mean validation NDCG@10 of the last `val_window` checks (1: each check
+        alone). On a small validation set single checks are noisy, and the best single one is often a lucky spike
+        early in a plateau; the mean picks the epoch that ends the best stretch instead.
     loss: "ce" (softmax over the whole catalog) or "sampled" (softmax over the target and `n_negatives` uniformly
         sampled items shared by a batch: for catalogs too large for the full softmax).
     random_state: seeds torch, numpy and the batch order (bit-identical results on CPU).
@@ -130,6 +133,7 @@ class SASRec(Recommender):
         epochs: int = 200,
         patience: int = 10,
         eval_every: int = 1,
+        val_window: int = 1,
         loss: str = "ce",
         n_negatives: int = 256,
         random_state: int = 0,
@@ -147,6 +151,7 @@ class SASRec(Recommender):
         self.epochs = epochs
         self.patience = patience
         self.eval_every = eval_every
+        self.val_window = val_window
         self.loss = loss
         self.n_negatives = n_negatives
         self.random_state = random_state
@@ -157,7 +162,7 @@ class SASRec(Recommender):
     def _validate(self) -> None:
         positive = {"hidden": self.hidden, "layers": self.layers, "heads": self.heads, "max_len": self.max_len,
                     "batch_size": self.batch_size, "epochs": self.epochs, "patience": self.patience,
-                    "eval_every": self.eval_every, "n_negatives": self.n_negatives}
+                    "eval_every": self.eval_every, "val_window": self.val_window, "n_negatives": self.n_negatives}
         for key, value in positive.items():
             if not isinstance(value, int | np.integer) or value < 1:
                 raise ValueError(f"SASRec {key} must be a positive integer, got {value!r}")
@@ -222,7 +227,7 @@ class SASRec(Recommender):
             logger.warning("SASRec: no validation user is known with a known target item; training %d epochs "
                            "without early stopping", self.epochs)
 
-        best, best_state, since_best = -1.0, None, 0
+        best, best_state, since_best, checks = -1.0, None, 0, []
         self.epochs_trained_ = 0
         deadline = time.perf_counter() + (self.time_budget_s if self.time_budget_s is not None else float("inf"))
         for epoch in range(1, self.epochs + 1):
@@ -237,9 +242,11 @@ class SASRec(Recommender):
                 if out_of_time:
                     break
                 continue
-            ndcg = self._validation_ndcg(val_users, val_targets)
-            logger.info("sasrec epoch %d loss %.4f val ndcg@10 %.4f (%.1fs)", epoch, loss, ndcg,
-                        time.perf_counter() - start)
+            checks.append(self._validation_ndcg(val_users, val_targets))
+            ndcg = float(np.mean(checks[-self.val_window:]))
+            logger.info("sasrec epoch %d loss %.4f val ndcg@10 %.4f%s (%.1fs)", epoch, loss, checks[-1],
+                        f" (mean of last {min(len(checks), self.val_window)}: {ndcg:.4f})" if self.val_window > 1
+                        else "", time.perf_counter() - start)
             if ndcg > best:
                 best, since_best = ndcg, 0
                 best_state = copy.deepcopy(self.net_.state_dict())

@@ -131,6 +131,23 @@ def test_early_stopping_stops_and_restores_the_best_epoch(caplog: pytest.LogCapt
     assert any("early stop" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize(("val_window", "best_epoch"), [(1, 2), (3, 6)])
+def test_val_window_selects_on_the_mean_of_recent_checks(monkeypatch: pytest.MonkeyPatch, val_window: int,
+                                                         best_epoch: int) -> None:
+    # A lucky spike at epoch 2, then a steady plateau: one check alone keeps the spike; the mean of three keeps
+    # the epoch that ends the best stretch (epochs 4-6 average 0.30; epochs 2-4 only 0.2633).
+    curve = iter([0.10, 0.40, 0.10, 0.29, 0.30, 0.31, 0.25, 0.20, 0.20, 0.20, 0.20, 0.20])
+    monkeypatch.setattr(SASRec, "_validation_ndcg", lambda self, users, targets: next(curve))
+    seqs = chain_data()
+    data = Interactions.from_sequences(seqs, items=[f"i{i}" for i in range(N_ITEMS)])
+    validation = {u: [s[-1]] for u, s in seqs.items()}
+    model = SASRec(**{**FAST, "epochs": 12, "patience": 3, "val_window": val_window}).fit(data, validation)
+    assert model.best_epoch_ == best_epoch
+    assert model.epochs_trained_ == best_epoch + 3
+    expected = 0.40 if val_window == 1 else 0.30
+    assert model.best_val_ndcg_ == pytest.approx(expected)
+
+
 def test_time_budget_stops_after_the_epoch_that_spends_it() -> None:
     model = fit_chain(epochs=50, time_budget_s=1e-9)
     assert model.epochs_trained_ == 1
