@@ -8,6 +8,7 @@ are what `recsys train --split loo` would report.
 
     .venv/bin/python bench/quality.py                          # every model, both data sets
     .venv/bin/python bench/quality.py --models sasrec --datasets beauty --param sasrec.epochs=50
+    .venv/bin/python bench/quality.py --models sasrec --datasets ml1m-part --no-refit   # early-stopped model only
 
 Results are merged into bench/results/quality.json (one entry per data set and model, so models can be run
 separately, e.g. SASRec in the background) and bench/results/quality.md is rewritten from it.
@@ -94,7 +95,7 @@ def machine() -> dict[str, Any]:
 
 
 def run(datasets: list[str], models: list[str], params: dict[str, dict[str, Any]], device: str,
-        seed: int) -> dict[str, dict[str, Any]]:
+        seed: int, *, refit: bool = True) -> dict[str, dict[str, Any]]:
     from recsys.dataset import events_to_frame
     from recsys.splits import leave_one_out
     from recsys.training import read_evaluation, train_model
@@ -120,7 +121,7 @@ def run(datasets: list[str], models: list[str], params: dict[str, dict[str, Any]
                 p = {**DEFAULT_PARAMS.get(ds, {}).get(m, {}), **params.get(m, {})}
                 log.info("%s: training %s %s", ds, m, p)
                 trained = train_model(split_dir, m, Path(tmp) / ds / m, params=p, device=device, seed=seed,
-                                      n_boot=1000)
+                                      n_boot=1000, refit=refit)
                 ev = read_evaluation(trained)
                 met = ev["metrics"]
                 out[ds]["models"][m] = {
@@ -192,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: one per core)")
+    parser.add_argument("--no-refit", action="store_true",
+                        help="keep the early-stopped SASRec (about half its training time, as recsys train --no-refit)")
     parser.add_argument("--out", type=Path, default=RESULTS / "quality.json")
     parser.add_argument("--note", default=None, help="A remark stored with every result of this run (e.g. why "
                                                       "SASRec ran few epochs)")
@@ -213,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [d for d in datasets if d not in DATASETS]
     if unknown:
         parser.error(f"unknown data sets {unknown}; known: {list(DATASETS)}")
-    new = run(datasets, [m for m in args.models.split(",") if m], params, args.device, args.seed)
+    new = run(datasets, [m for m in args.models.split(",") if m], params, args.device, args.seed,
+              refit=not args.no_refit)
     if args.note:
         for entry in new.values():
             for result in entry["models"].values():
