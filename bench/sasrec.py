@@ -39,8 +39,8 @@ RESULTS = ROOT / "bench" / "results"
 # Known-good CE recipes (SASRec+ / gSASRec): long windows and light dropout for dense MovieLens,
 # short windows and heavy dropout for the sparse Amazon data.
 PRESETS: dict[str, dict[str, object]] = {
-    "ml1m": {"hidden": 128, "layers": 2, "heads": 1, "dropout": 0.2, "max_len": 200, "lr": 1e-3, "batch_size": 128,
-             "epochs": 200, "patience": 20, "val_window": 5, "loss": "ce"},
+    "ml1m": {"hidden": 128, "layers": 2, "heads": 2, "dropout": 0.3, "max_len": 200, "lr": 1e-3, "batch_size": 128,
+             "epochs": 200, "patience": 10, "val_window": 5, "loss": "ce"},
     "ml100k": {},  # the model's defaults
     "beauty": {"hidden": 64, "layers": 2, "heads": 1, "dropout": 0.5, "max_len": 50, "lr": 2e-3, "batch_size": 128,
                "epochs": 200, "patience": 5, "eval_every": 2, "loss": "ce"},
