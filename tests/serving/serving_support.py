@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import uvicorn
+from fastapi import FastAPI
 
 from recsys.registry import Registry
 from serving.app import create_app
@@ -38,10 +39,16 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serve(settings: Settings) -> Iterator[str]:
-    """Run the app under a real uvicorn server in a thread; yields its base URL."""
+    """Run the service under a real uvicorn server in a thread; yields its base URL."""
+    with serve_app(create_app(settings)) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def serve_app(app: FastAPI) -> Iterator[str]:
+    """Run any ASGI app under a real uvicorn server in a thread; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

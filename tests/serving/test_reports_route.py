@@ -1,15 +1,19 @@
-"""The /reports routes: list, latest and per-run pages, from the registry or from a folder of rendered pages."""
+"""The /reports routes over real HTTP: list, latest and per-run pages, from the registry or from a folder of rendered
+pages."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
+from serving_support import serve_app
 
 from recsys.registry import Registry
 from recsys.report import render_report
@@ -32,6 +36,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[s
     return root / "registry", results
 
 
+@contextlib.contextmanager
+def client_of(app: FastAPI) -> Iterator[httpx.Client]:
+    """An HTTP client of `app` served by uvicorn."""
+    with serve_app(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+        yield client
+
+
 def app_with(**state: Any) -> FastAPI:
     app = FastAPI()
     app.include_router(router)
@@ -44,7 +55,7 @@ def test_list_latest_and_run_pages_from_the_registry(trained: tuple[Path, list[d
                                                      tmp_path: Path) -> None:
     registry, results = trained
     app = app_with(settings=Settings(registry=registry, reports_dir=tmp_path / "reports"))
-    with TestClient(app) as client:
+    with client_of(app) as client:
         listing = client.get("/reports")
         assert listing.status_code == 200
         body = listing.json()
@@ -86,7 +97,7 @@ def test_a_new_run_shows_up_without_restart(trained: tuple[Path, list[dict[str, 
     shutil.copytree(registry, copy)
     app = app_with()
     configure_reports(app, registry=copy)
-    with TestClient(app) as client:
+    with client_of(app) as client:
         assert client.get("/reports/latest").headers["x-report-run"] == results[-1]["run_id"]
         reg = Registry(copy)
         run = reg.run(results[0]["run_id"])
@@ -111,7 +122,7 @@ def test_pages_from_a_reports_folder_without_registry(trained: tuple[Path, list[
     (reports / "behaviour-analytics.html").write_text("<!DOCTYPE html><html><head><title>analytics</title></head>"
                                                       "<body>not an offline report</body></html>")
     app = app_with(settings=Settings(registry=tmp_path / "no-registry", reports_dir=reports))
-    with TestClient(app) as client:
+    with client_of(app) as client:
         body = client.get("/reports").json()
         assert body["latest"] == results[-1]["run_id"]
         assert {r["run_id"]: r["file"] for r in body["reports"]} == {
@@ -128,10 +139,10 @@ def test_pages_from_a_reports_folder_without_registry(trained: tuple[Path, list[
 def test_nothing_to_report(tmp_path: Path) -> None:
     (tmp_path / "registry").mkdir()
     app = app_with(settings=Settings(registry=tmp_path / "registry", reports_dir=tmp_path / "reports"))
-    with TestClient(app) as client:
+    with client_of(app) as client:
         assert client.get("/reports").json() == {"latest": None, "reports": []}
         latest = client.get("/reports/latest")
         assert latest.status_code == 404 and "recsys train" in latest.json()["detail"]
-    with TestClient(app_with()) as client:
+    with client_of(app_with()) as client:
         unconfigured = client.get("/reports/latest")
         assert unconfigured.status_code == 503 and "not configured" in unconfigured.json()["detail"]
