@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import uvicorn
 from fastapi import FastAPI
@@ -61,6 +62,13 @@ def serve_app(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def client_of(app: FastAPI) -> Iterator[httpx.Client]:
+    """An HTTP client of `app` served by uvicorn."""
+    with serve_app(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+        yield client
 
 
 def settings_for(registry: Registry, **overrides: object) -> Settings:

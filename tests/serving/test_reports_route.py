@@ -3,17 +3,14 @@ pages."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
-from serving_support import serve_app
+from serving_support import client_of
 
 from recsys.registry import Registry
 from recsys.report import render_report
@@ -34,13 +31,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[s
     results = [run_training(root / "lake", root / "registry", models=["popularity", "als"], promote=True,
                             params={"als": {"factors": f, "iterations": 3}}) for f in (8, 4)]
     return root / "registry", results
-
-
-@contextlib.contextmanager
-def client_of(app: FastAPI) -> Iterator[httpx.Client]:
-    """An HTTP client of `app` served by uvicorn."""
-    with serve_app(app) as base, httpx.Client(base_url=base, timeout=30) as client:
-        yield client
 
 
 def app_with(**state: Any) -> FastAPI:

@@ -8,9 +8,10 @@ import time
 
 import httpx
 import pytest
-from serving_support import sequences, serve, settings_for
+from serving_support import client_of, sequences, serve, settings_for
 
 from feature_store.online import SQLiteOnlineStore
+from serving.app import create_app
 
 TOKEN = "s3cret"
 SEQ = sequences()
@@ -19,7 +20,7 @@ SEQ = sequences()
 @pytest.fixture
 def server(registry):
     settings = settings_for(registry, admin_token=TOKEN)
-    with serve(settings) as base, httpx.Client(base_url=base, timeout=30) as client:
+    with client_of(create_app(settings)) as client:
         client.settings = settings
         client.registry = registry
         yield client
