@@ -14,19 +14,26 @@ from starlette.datastructures import QueryParams
 
 from recsys.errors import InputError
 from serving.deps import AdminDep, ServiceDep, ServiceState
-from serving.events import EventBatch, EventIn
+from serving.docs import responses
+from serving.events import EventBatch, EventIn, check_ingestible
 from serving.holder import LoadedModel
+from serving.limits import check_batch
+from serving.resilience import health_body, live_histories, ready_body, store_updated
 from serving.schemas import (
+    MAX_EXCLUDE,
     BatchRequest,
     BatchResponse,
     EventsAccepted,
+    HealthResponse,
     ModelsResponse,
+    ReadyResponse,
     Recommendations,
     SimilarItems,
 )
 
 router = APIRouter()
 MAX_K = 1000
+RECS_ERRORS = responses(400, 404, 422, 503)
 
 
 class JSONBytes(Response):
@@ -56,7 +63,7 @@ def _recommend(svc: ServiceState, lm: LoadedModel, users: list[str], k: int, exc
                                 "category filter is unavailable (load item features with a 'category' into the "
                                 "online store)")
         candidates = lm.categories.get(category, [])
-    live = svc.store.recent_items(users, svc.settings.history_limit)
+    live, degraded = live_histories(svc, users)
     histories = [live.get(u) or None for u in users]
     try:
         ids, scores = model.recommend(users, k, filter_seen=exclude_seen, exclude=exclude or None,
@@ -76,7 +83,8 @@ def _recommend(svc: ServiceState, lm: LoadedModel, users: list[str], k: int, exc
         out.append({"user_id": user,
                     "items": [{"item_id": i, "score": float(s)} for i, s in zip(ids[r], scores[r], strict=True)
                               if i is not None],
-                    "model": lm.name, "version": lm.version, "fallback": fallback})
+                    "model": lm.name, "version": lm.version, "fallback": fallback,
+                    **({"degraded": degraded} if degraded else {})})
     if n_fallback:
         svc.metrics.fallbacks.labels(lm.name).inc(n_fallback)
     return out
@@ -127,11 +135,13 @@ def _recs_query(query: QueryParams) -> tuple[int, str | None, bool, list[str] | 
         exclude_seen = low in _TRUE
     raw_ex = query.get("exclude")
     exclude = [x.strip() for x in raw_ex.split(",") if x.strip()] if raw_ex else None
+    if exclude is not None and len(exclude) > MAX_EXCLUDE:
+        raise _query_error("exclude", f"at most {MAX_EXCLUDE} item ids may be excluded", raw_ex[:100])
     return k, query.get("model") or None, exclude_seen, exclude, query.get("category")
 
 
 @router.get("/users/{user_id}/recommendations", response_model=Recommendations, tags=["recommendations"],
-            openapi_extra={"parameters": _RECS_QUERY_DOCS})
+            openapi_extra={"parameters": _RECS_QUERY_DOCS}, responses=RECS_ERRORS)
 async def user_recommendations(user_id: str, request: Request, svc: ServiceDep) -> Response:
     """Top-k items for one user, from the named model's production version (query parameters: see below)."""
     k, model, exclude_seen, exclude, category = _recs_query(request.query_params)
@@ -139,18 +149,25 @@ async def user_recommendations(user_id: str, request: Request, svc: ServiceDep) 
     return _json(_recommend(svc, lm, [user_id], k, exclude_seen, exclude, category)[0])
 
 
-@router.post("/recommendations", response_model=BatchResponse, tags=["recommendations"])
+@router.post("/recommendations", response_model=BatchResponse, tags=["recommendations"],
+             responses={**RECS_ERRORS, **responses(413)})
 async def batch_recommendations(body: BatchRequest, svc: ServiceDep) -> Response:
-    """Top-k items for a batch of users (one model, one version for the whole batch)."""
-    if len(body.user_ids) > svc.settings.max_batch_users:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
-                            f"{len(body.user_ids)} users exceed the batch limit of {svc.settings.max_batch_users}")
+    """Top-k items for a batch of users (one model, one version for the whole batch). Large batches are scored
+    in a worker thread, so they do not stall other requests."""
+    check_batch(svc.settings, body)
     lm = _served(svc, body.model)
-    results = _recommend(svc, lm, body.user_ids, body.k, body.exclude_seen, body.exclude, body.category)
-    return _json({"model": lm.name, "version": lm.version, "results": results})
+    args = (svc, lm, body.user_ids, body.k, body.exclude_seen, body.exclude, body.category)
+    if len(body.user_ids) >= svc.settings.offload_batch_users:
+        results = await run_in_threadpool(_recommend, *args)
+    else:
+        results = _recommend(*args)
+    degraded = results[0].get("degraded") if results else None
+    return _json({"model": lm.name, "version": lm.version, "results": results,
+                  **({"degraded": degraded} if degraded else {})})
 
 
-@router.get("/items/{item_id}/similar", response_model=SimilarItems, tags=["recommendations"])
+@router.get("/items/{item_id}/similar", response_model=SimilarItems, tags=["recommendations"],
+            responses=RECS_ERRORS)
 async def similar_items(
     item_id: str,
     svc: ServiceDep,
@@ -166,13 +183,16 @@ async def similar_items(
     return _json({"item_id": item_id, "items": items, "model": lm.name, "version": lm.version})
 
 
-@router.post("/events", response_model=EventsAccepted, status_code=status.HTTP_202_ACCEPTED, tags=["events"])
+@router.post("/events", response_model=EventsAccepted, status_code=status.HTTP_202_ACCEPTED, tags=["events"],
+             responses=responses(413, 422, 503))
 async def post_events(
     svc: ServiceDep,
     payload: Annotated[list[EventIn] | EventBatch, Body(description="A JSON list of events or {\"events\": [...]}")],
 ) -> EventsAccepted:
-    """Accept fresh events: appended durably (fsync) to the landing folder for the next ingestion, then added to
-    the users' live histories, so history-aware models answer from them at once."""
+    """Accept fresh events: checked by ingestion's own rules (what is accepted here, ingestion keeps), appended
+    durably (fsync) to the landing folder for the next ingestion, then added to the users' live histories, so
+    history-aware models answer from them at once. 202 once durable, even if the online store is down (the
+    events are replayed to it when it returns); 503 when they could not be made durable."""
     events = payload if isinstance(payload, list) else payload.events
     if len(events) > svc.settings.max_events:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
@@ -180,10 +200,17 @@ async def post_events(
     records = [e.canonical() for e in events]
     if not records:
         return EventsAccepted(accepted=0, landing_file=None)
-    path = await run_in_threadpool(svc.sink.append, records)  # durable first: nothing accepted is lost
-    await run_in_threadpool(_update_store, svc, records)
+    issues = check_ingestible(records)
+    if issues:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, issues)
+    try:
+        path = await run_in_threadpool(svc.sink.append, records)  # durable first: nothing accepted is lost
+    except OSError as err:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"the events could not be stored durably ({err}); nothing was accepted: retry") from None
+    degraded = await run_in_threadpool(store_updated, svc, _update_store, records)
     svc.metrics.events.inc(len(records))
-    return EventsAccepted(accepted=len(records), landing_file=str(path))
+    return EventsAccepted(accepted=len(records), landing_file=str(path), degraded=degraded or None)
 
 
 def _update_store(svc: ServiceState, records: list[dict[str, Any]]) -> None:
@@ -196,19 +223,19 @@ def _update_store(svc: ServiceState, records: list[dict[str, Any]]) -> None:
         svc.store.put_features("item", cats)
 
 
-@router.get("/health", tags=["operations"])
-async def health() -> dict[str, str]:
-    """The process is up."""
-    return {"status": "ok"}
+@router.get("/health", tags=["operations"], response_model=HealthResponse)
+async def health(svc: ServiceDep) -> Response:
+    """The process is up (always 200); `status` is degraded and `degraded` names the components that are down."""
+    return _json(health_body(svc))
 
 
-@router.get("/ready", tags=["operations"])
+@router.get("/ready", tags=["operations"], response_model=ReadyResponse,
+            responses={503: {"model": ReadyResponse, "description": "No model is loaded yet."}})
 async def ready(svc: ServiceDep) -> Response:
-    """200 once at least one model is loaded, 503 before."""
-    models = svc.holder.models
-    if not models:
-        return _json({"ready": False, "errors": svc.holder.errors}, status.HTTP_503_SERVICE_UNAVAILABLE)
-    return _json({"ready": True, "models": {n: m.version for n, m in models.items()}})
+    """200 once at least one model is loaded (with `degraded` naming components that are down: answers still
+    come), 503 before."""
+    body, ok = ready_body(svc)
+    return _json(body, status.HTTP_200_OK if ok else status.HTTP_503_SERVICE_UNAVAILABLE)
 
 
 @router.get("/models", response_model=ModelsResponse, tags=["operations"])
@@ -216,7 +243,8 @@ async def list_models(svc: ServiceDep) -> ModelsResponse:
     """Served models and versions, and load errors of the last reload."""
     models = svc.holder.models
     return ModelsResponse(default=svc.holder.default_name, alias=svc.holder.alias,
-                          models=[m.describe() for _, m in sorted(models.items())], errors=svc.holder.errors)
+                          models=[m.describe() for _, m in sorted(models.items())], errors=svc.holder.errors,
+                          fallbacks=svc.holder.fallbacks)
 
 
 @router.get("/metrics", tags=["operations"])
@@ -225,7 +253,7 @@ async def metrics(svc: ServiceDep) -> Response:
     return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.post("/admin/reload", tags=["admin"])
+@router.post("/admin/reload", tags=["admin"], responses=responses(401, 403, 422))
 async def admin_reload(svc: ServiceDep, _: AdminDep, force: bool = False) -> dict[str, Any]:
     """Reload models whose alias moved (all with `force`); needs the admin bearer token."""
     result = await run_in_threadpool(svc.holder.refresh, force=force)
