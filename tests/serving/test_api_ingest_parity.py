@@ -30,8 +30,8 @@ def edge_events(n: int = 240, seed: int = 5) -> list[dict[str, object]]:
     for i in range(n):
         e: dict[str, object] = {"user_id": rng.choice(IDS), "item_id": rng.choice(IDS),
                                 "event_type": rng.choice(TYPES), "ts": rng.choice(TIMES)}
-        for name, pool in (("value", VALUES), ("properties", PROPS), ("session_id", IDS + ["", None]),
-                           ("event_id", IDS + [None, f"e{i}"])):
+        for name, pool in (("value", VALUES), ("properties", PROPS), ("session_id", [*IDS, "", None]),
+                           ("event_id", [*IDS, None, f"e{i}"])):
             if rng.random() < 0.4:
                 e[name] = rng.choice(pool)
         out.append(e)
