@@ -7,7 +7,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request, status
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
@@ -247,7 +247,7 @@ async def list_models(svc: ServiceDep) -> ModelsResponse:
                           fallbacks=svc.holder.fallbacks)
 
 
-@router.get("/metrics", tags=["operations"])
+@router.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
 async def metrics(svc: ServiceDep) -> Response:
     """Prometheus exposition."""
     return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
