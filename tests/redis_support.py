@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
 import pytest
-from serving_support import free_port
 
 REDIS = shutil.which("redis-server")
 needs_redis = pytest.mark.skipif(REDIS is None, reason="redis-server is not installed (apt-get install redis-server)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class PrivateRedis:
