@@ -136,7 +136,7 @@ def _recs_query(query: QueryParams) -> tuple[int, str | None, bool, list[str] | 
     raw_ex = query.get("exclude")
     exclude = [x.strip() for x in raw_ex.split(",") if x.strip()] if raw_ex else None
     if exclude is not None and len(exclude) > MAX_EXCLUDE:
-        raise _query_error("exclude", f"at most {MAX_EXCLUDE} item ids may be excluded", raw_ex[:100])
+        raise _query_error("exclude", f"at most {MAX_EXCLUDE} item ids may be excluded", (raw_ex or "")[:100])
     return k, query.get("model") or None, exclude_seen, exclude, query.get("category")
 
 

@@ -22,7 +22,7 @@ class Recommendations(BaseModel):
     version: int
     fallback: bool = Field(description="True when the user was unknown to the model and had no usable live "
                                        "history, so the popularity ranking answered.")
-    degraded: list[str] | None = Field(None, description="Components this answer had to do without, e.g. "
+    degraded: list[str] | None = Field(default=None, description="Components this answer had to do without, e.g. "
                                        "[\"online_store\"]: answered from training-time state, no live history.")
 
 
@@ -54,8 +54,9 @@ class SimilarItems(BaseModel):
 class EventsAccepted(BaseModel):
     accepted: int
     landing_file: str | None
-    degraded: list[str] | None = Field(None, description="[\"online_store\"] when the events are durable but not "
-                                       "yet in the live histories (they are replayed when the store returns).")
+    degraded: list[str] | None = Field(
+        default=None, description="[\"online_store\"] when the events are durable but not yet in the live "
+                                  "histories (they are replayed when the store returns).")
 
 
 class ModelsResponse(BaseModel):
