@@ -43,14 +43,23 @@ def live_histories(svc: ServiceState, users: Sequence[str]) -> tuple[dict[str, l
         return {}, [ONLINE_STORE]
 
 
-def store_updated(svc: ServiceState, update: Any, *args: Any) -> list[str]:
-    """Run `update(svc, *args)` against the store; [] or ["online_store"] when it is down (writes kept)."""
-    try:
-        update(svc, *args)
-    except StoreUnavailable:
+def store_updated(svc: ServiceState, records: list[dict[str, Any]]) -> list[str]:
+    """Add accepted events (and the item categories they carry) to the online store; [] or ["online_store"]
+    when it is down (each write is then kept for replay)."""
+    cats = {r["item_id"]: {"item_category": str(r["properties"]["category"])}
+            for r in records if isinstance(r["properties"].get("category"), str | int)}
+    writes: list[tuple[Any, tuple[Any, ...]]] = [(svc.store.append_events, (records,))]
+    if cats:
+        writes.append((svc.store.put_features, ("item", cats)))
+    degraded: list[str] = []
+    for write, args in writes:
+        try:
+            write(*args)
+        except StoreUnavailable:
+            degraded = [ONLINE_STORE]
+    if degraded:
         svc.metrics.degraded.labels(ONLINE_STORE).inc()
-        return [ONLINE_STORE]
-    return []
+    return degraded
 
 
 async def watch_store(store: OnlineStore, interval: float) -> None:

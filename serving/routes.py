@@ -200,7 +200,7 @@ async def post_events(
     records = [e.canonical() for e in events]
     if not records:
         return EventsAccepted(accepted=0, landing_file=None)
-    issues = check_ingestible(records)
+    issues = await run_in_threadpool(check_ingestible, records)
     if issues:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, issues)
     try:
@@ -208,19 +208,9 @@ async def post_events(
     except OSError as err:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                             f"the events could not be stored durably ({err}); nothing was accepted: retry") from None
-    degraded = await run_in_threadpool(store_updated, svc, _update_store, records)
+    degraded = await run_in_threadpool(store_updated, svc, records)
     svc.metrics.events.inc(len(records))
     return EventsAccepted(accepted=len(records), landing_file=str(path), degraded=degraded or None)
-
-
-def _update_store(svc: ServiceState, records: list[dict[str, Any]]) -> None:
-    if not records:
-        return
-    svc.store.append_events(records)
-    cats = {r["item_id"]: {"item_category": str(r["properties"]["category"])}
-            for r in records if isinstance(r["properties"].get("category"), str | int)}
-    if cats:
-        svc.store.put_features("item", cats)
 
 
 @router.get("/health", tags=["operations"], response_model=HealthResponse)

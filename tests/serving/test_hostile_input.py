@@ -124,6 +124,14 @@ def test_hostile_input_names_the_problem(server):
     assert issue["loc"] == ["body", 0, "user_id"] and "user_id_too_long" in issue["msg"] and "bytes" in issue["msg"]
 
 
+@pytest.mark.parametrize("kind", ["text/plain", "application/x-www-form-urlencoded", "application/octet-stream"])
+def test_bodies_that_are_not_json_get_422(server, kind):
+    headers = {"content-type": kind}
+    body = b'user_id=\xff\xfe&k=NaN'
+    _readable_4xx(server.post("/events", content=body, headers=headers), 422)
+    _readable_4xx(server.post("/recommendations", content=body, headers=headers), 422)
+
+
 @pytest.mark.parametrize(("kwargs", "code"), [
     ({"params": {"k": "NaN"}}, 422),
     ({"params": {"k": "1e400"}}, 422),
