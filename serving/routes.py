@@ -15,7 +15,9 @@ from starlette.datastructures import QueryParams
 from recsys.errors import InputError
 from serving.deps import AdminDep, ServiceDep, ServiceState
 from serving.events import EventBatch, EventIn
+from serving.filtering import EMPTY_VIEW, FILTER_DOCS, candidates_for, finish, parse_filters, with_hidden
 from serving.holder import LoadedModel
+from serving.rules import Filters, fetch_size
 from serving.schemas import (
     BatchRequest,
     BatchResponse,
@@ -46,21 +48,16 @@ def _served(svc: ServiceState, name: str | None) -> LoadedModel:
 
 
 def _recommend(svc: ServiceState, lm: LoadedModel, users: list[str], k: int, exclude_seen: bool,
-               exclude: list[str] | None, category: str | None) -> list[dict[str, Any]]:
-    """Rank for `users` with their live histories; one dict per user in the response shape."""
+               exclude: list[str] | None, filters: Filters) -> list[dict[str, Any]]:
+    """Rank for `users` with their live histories, under the catalogue's rules; one dict per user."""
     model = lm.model
-    candidates = None
-    if category is not None:
-        if not lm.categories:
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, f"model {lm.name!r} knows no item categories, so the "
-                                "category filter is unavailable (load item features with a 'category' into the "
-                                "online store)")
-        candidates = lm.categories.get(category, [])
+    view = svc.catalog.rules.view() if svc.catalog is not None else EMPTY_VIEW
+    candidates = candidates_for(view, lm, filters)
     live = svc.store.recent_items(users, svc.settings.history_limit)
     histories = [live.get(u) or None for u in users]
     try:
-        ids, scores = model.recommend(users, k, filter_seen=exclude_seen, exclude=exclude or None,
-                                      candidates=candidates,
+        ids, scores = model.recommend(users, fetch_size(k, filters, len(model.items_)), filter_seen=exclude_seen,
+                                      exclude=with_hidden(view, exclude), candidates=candidates,
                                       histories=histories if any(h is not None for h in histories) else None)
     except ValueError as err:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(err)) from None
@@ -73,10 +70,10 @@ def _recommend(svc: ServiceState, lm: LoadedModel, users: list[str], k: int, exc
         usable = model.supports_history and hist is not None and any(i in items_map for i in hist)
         fallback = not bool(known[r]) and not usable
         n_fallback += fallback
-        out.append({"user_id": user,
-                    "items": [{"item_id": i, "score": float(s)} for i, s in zip(ids[r], scores[r], strict=True)
-                              if i is not None],
-                    "model": lm.name, "version": lm.version, "fallback": fallback})
+        items = finish(view, ids[r], scores[r], k, filters)
+        if svc.catalog is not None:
+            items = svc.catalog.explorer.fill(view, lm, user, hist, items, k, filters, exclude, exclude_seen)
+        out.append({"user_id": user, "items": items, "model": lm.name, "version": lm.version, "fallback": fallback})
     if n_fallback:
         svc.metrics.fallbacks.labels(lm.name).inc(n_fallback)
     return out
@@ -92,8 +89,7 @@ _RECS_QUERY_DOCS = [
      "schema": {"type": "boolean", "default": True}},
     {"name": "exclude", "in": "query", "required": False, "description": "Comma-separated item ids never to return.",
      "schema": {"type": "string"}},
-    {"name": "category", "in": "query", "required": False, "description": "Only items of this category.",
-     "schema": {"type": "string"}},
+    *FILTER_DOCS,
 ]
 _TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
 _FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
@@ -104,8 +100,9 @@ def _query_error(name: str, msg: str, value: str) -> HTTPException:
                          [{"type": "value_error", "loc": ["query", name], "msg": msg, "input": value}])
 
 
-def _recs_query(query: QueryParams) -> tuple[int, str | None, bool, list[str] | None, str | None]:
-    """k, model, exclude_seen, exclude, category, validated like FastAPI would (422 naming the parameter).
+def _recs_query(query: QueryParams) -> tuple[int, str | None, bool, list[str] | None, Filters]:
+    """k, model, exclude_seen, exclude and the catalogue filters, validated like FastAPI would (422 naming the
+    parameter).
 
     Parsed by hand because FastAPI's per-parameter validation was about half of this route's CPU time; the
     OpenAPI description is given explicitly in `_RECS_QUERY_DOCS`."""
@@ -127,16 +124,16 @@ def _recs_query(query: QueryParams) -> tuple[int, str | None, bool, list[str] | 
         exclude_seen = low in _TRUE
     raw_ex = query.get("exclude")
     exclude = [x.strip() for x in raw_ex.split(",") if x.strip()] if raw_ex else None
-    return k, query.get("model") or None, exclude_seen, exclude, query.get("category")
+    return k, query.get("model") or None, exclude_seen, exclude, parse_filters(query)
 
 
 @router.get("/users/{user_id}/recommendations", response_model=Recommendations, tags=["recommendations"],
             openapi_extra={"parameters": _RECS_QUERY_DOCS})
 async def user_recommendations(user_id: str, request: Request, svc: ServiceDep) -> Response:
     """Top-k items for one user, from the named model's production version (query parameters: see below)."""
-    k, model, exclude_seen, exclude, category = _recs_query(request.query_params)
+    k, model, exclude_seen, exclude, filters = _recs_query(request.query_params)
     lm = _served(svc, model)
-    return _json(_recommend(svc, lm, [user_id], k, exclude_seen, exclude, category)[0])
+    return _json(_recommend(svc, lm, [user_id], k, exclude_seen, exclude, filters)[0])
 
 
 @router.post("/recommendations", response_model=BatchResponse, tags=["recommendations"])
@@ -146,13 +143,15 @@ async def batch_recommendations(body: BatchRequest, svc: ServiceDep) -> Response
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
                             f"{len(body.user_ids)} users exceed the batch limit of {svc.settings.max_batch_users}")
     lm = _served(svc, body.model)
-    results = _recommend(svc, lm, body.user_ids, body.k, body.exclude_seen, body.exclude, body.category)
+    results = _recommend(svc, lm, body.user_ids, body.k, body.exclude_seen, body.exclude, body.filters())
     return _json({"model": lm.name, "version": lm.version, "results": results})
 
 
-@router.get("/items/{item_id}/similar", response_model=SimilarItems, tags=["recommendations"])
+@router.get("/items/{item_id}/similar", response_model=SimilarItems, tags=["recommendations"],
+            openapi_extra={"parameters": FILTER_DOCS})
 async def similar_items(
     item_id: str,
+    request: Request,
     svc: ServiceDep,
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     model: str | None = None,
@@ -161,8 +160,11 @@ async def similar_items(
     lm = _served(svc, model)
     if item_id not in lm.model.items_:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"item {item_id!r} is unknown to model {lm.name!r}")
-    ids, scores = lm.model.similar_items(item_id, k)
-    items = [{"item_id": i, "score": float(s)} for i, s in zip(ids, scores, strict=True) if i is not None]
+    filters = parse_filters(request.query_params)
+    view = svc.catalog.rules.view() if svc.catalog is not None else EMPTY_VIEW
+    wide = view.known and (filters.restricts or filters.max_per_category is not None)
+    ids, scores = lm.model.similar_items(item_id, len(lm.model.items_) if wide else k + len(view.unavailable))
+    items = finish(view, ids, scores, k, filters)
     return _json({"item_id": item_id, "items": items, "model": lm.name, "version": lm.version})
 
 
