@@ -1,8 +1,8 @@
 """`load_catalog`: a catalogue file -> validated items merged into ``LAKE/items/``, with a quarantine and a manifest.
 
 Conservation holds for every load: rows_read = rows_accepted + rows_quarantined + duplicates, and
-rows_accepted = inserted + updated + unchanged. A later row of the same item wins over an earlier one (counted as
-a duplicate), as the newer line of a catalogue export is the correction.
+rows_accepted = inserted + updated + unchanged. A later row of the same item is merged over an earlier one (its
+fields win; counted as a duplicate), as the newer line of a catalogue export is the correction.
 """
 
 from __future__ import annotations
@@ -80,9 +80,10 @@ def load_catalog(path: str | Path, lake: str | Path, *, fmt: str = "auto", mappi
             rejected.append({"source": str(path), "row": n, "reason": err.reason, "raw": raw[:2000]})
             report.reasons[err.reason] = report.reasons.get(err.reason, 0) + 1
             continue
-        if item["item_id"] in items:
+        earlier = items.pop(item["item_id"], None)
+        if earlier is not None:  # the later row's fields win; the item takes the later row's position
             report.duplicates += 1
-            del items[item["item_id"]]  # re-insert: the item takes the later row's position
+            item = {**earlier, **item}
         items[item["item_id"]] = item
     report.rows_quarantined = len(rejected)
     report.rows_accepted = len(items)
