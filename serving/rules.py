@@ -154,8 +154,13 @@ class CatalogRules:
         self._base_stamp: tuple[int, int] | None = None
 
     def view(self) -> CatalogView:
+        """The current view; when the store or the lake cannot be read, the last good one keeps serving."""
         if time.monotonic() - self._checked >= self.refresh_s:
-            self.refresh()
+            try:
+                self.refresh()
+            except Exception as err:  # an unreachable store must not fail requests: serve the last view
+                self._checked = time.monotonic()
+                log.warning("catalogue refresh failed, serving the last view: %s", err)
         return self._view
 
     def refresh(self) -> CatalogView:
