@@ -14,7 +14,9 @@ from recsys.errors import InputError
 from serving.explore import Explorer
 from serving.rules import CatalogRules
 
-ACTIVITY_DAYS = 90.0
+MAX_WINDOW_DAYS = 90.0
+ACTIVITY_DAYS = 2 * MAX_WINDOW_DAYS
+"""Events kept: trending compares a window with the one before it."""
 
 
 @dataclass

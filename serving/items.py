@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from recsys.catalog import Rejected
 from recsys.errors import InputError
-from serving.catalog_state import ACTIVITY_DAYS, CatalogServices
+from serving.catalog_state import MAX_WINDOW_DAYS, CatalogServices
 from serving.deps import AdminDep, ServiceDep, ServiceState
 from serving.filtering import EMPTY_VIEW, FILTER_DOCS, finish, parse_filters
 from serving.rules import CatalogView, Filters
@@ -23,9 +23,14 @@ router = APIRouter(tags=["catalogue"])
 MAX_K = 1000
 _ERR = {"description": "Error", "content": {"application/json": {"schema": {
     "type": "object", "properties": {"detail": {}}}}}}
-_LIST_RESPONSES: dict[int | str, dict[str, Any]] = {400: _ERR, 404: _ERR, 422: _ERR, 503: _ERR}
-_ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {401: _ERR, 403: _ERR, 404: _ERR, 422: _ERR, 503: _ERR}
+_LIST_RESPONSES: dict[int | str, dict[str, Any]] = {422: _ERR, 503: _ERR}
+_POPULAR_RESPONSES: dict[int | str, dict[str, Any]] = {404: _ERR, 422: _ERR, 503: _ERR}
+_ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {400: _ERR, 401: _ERR, 403: _ERR, 404: _ERR, 422: _ERR,
+                                                      503: _ERR}
 _LIST_DOCS = {"parameters": FILTER_DOCS}
+WindowQuery = Annotated[str | None, Query(pattern=r"^[0-9]+(\.[0-9]+)?[dhw]?$", max_length=12,
+                                          description="A recent window: 7d, 24h, 2w (days without a unit); at most "
+                                                      "90 days.")]
 
 
 def _json(obj: Any, status_code: int = 200) -> Response:
@@ -55,10 +60,10 @@ def _window_days(text: str | None) -> float | None:
         days = float(text[:-1]) * unit if unit else float(text)
     except ValueError:
         days = -1.0
-    if not 0 < days <= ACTIVITY_DAYS:
+    if not 0 < days <= MAX_WINDOW_DAYS:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             [{"type": "value_error", "loc": ["query", "window"], "input": text,
-                              "msg": f"window must be like 7d, 24h or 2w, at most {ACTIVITY_DAYS:g} days"}])
+                              "msg": f"window must be like 7d, 24h or 2w, at most {MAX_WINDOW_DAYS:g} days"}])
     return days
 
 
@@ -71,9 +76,9 @@ def _ranked(view: CatalogView, items: list[str], scores: list[float], k: int, fi
     return finish(view, items, scores, k, filters)
 
 
-@router.get("/items/popular", response_model=ItemList, responses=_LIST_RESPONSES, openapi_extra=_LIST_DOCS)
+@router.get("/items/popular", response_model=ItemList, responses=_POPULAR_RESPONSES, openapi_extra=_LIST_DOCS)
 async def popular_items(request: Request, svc: ServiceDep, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
-                        window: str | None = None, model: str | None = None) -> Response:
+                        window: WindowQuery = None, model: str | None = None) -> Response:
     """Most popular served items: by the popularity model's ranking (or `model`'s training counts), or by
     events in the last `window` (7d, 24h, ...) of the lake."""
     filters = parse_filters(request.query_params)
@@ -108,13 +113,10 @@ def _activity_or_503(svc: ServiceState, kind: str, days: float) -> dict[str, flo
 
 @router.get("/items/trending", response_model=ItemList, responses=_LIST_RESPONSES, openapi_extra=_LIST_DOCS)
 async def trending_items(request: Request, svc: ServiceDep, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
-                         window: str = "7d") -> Response:
+                         window: WindowQuery = "7d") -> Response:
     """Items whose events grew most: (events in the last `window` + 1) / (events in the window before + 1)."""
     filters = parse_filters(request.query_params)
     days = _window_days(window) or 7.0
-    if 2 * days > ACTIVITY_DAYS:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"trending compares two windows: at most "
-                            f"{ACTIVITY_DAYS / 2:g} days each")
     growth = await run_in_threadpool(_activity_or_503, svc, "growth", days)
     order = sorted(growth.items(), key=lambda kv: (-kv[1], kv[0]))
     items = _ranked(_view(svc), [i for i, _ in order], [s for _, s in order], k, filters)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from serving.rules import Filters
 
@@ -70,7 +70,7 @@ class ModelsResponse(BaseModel):
 class ItemPatch(BaseModel):
     """Catalogue fields to change; fields left out keep their values."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     title: str | None = Field(None, max_length=2000)
     categories: list[str] | None = Field(None, max_length=100)
@@ -78,6 +78,12 @@ class ItemPatch(BaseModel):
     available: bool | None = None
     created_at: datetime | None = None
     properties: dict[str, Any] | None = None
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _iso_time(cls, value: Any) -> Any:
+        """ISO-8601 text (strict mode takes only datetime objects otherwise)."""
+        return datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
 
 
 class ItemIn(ItemPatch):

@@ -47,7 +47,7 @@ REASONS: dict[str, str] = {
     "bad_categories": "categories are not a list of text values or one text value",
     "bad_price": "the price is not a finite number >= 0",
     "bad_available": "available is not a boolean (true/false, 1/0, yes/no)",
-    "bad_created_at": "created_at is not an ISO-8601 date/time or epoch seconds after 1800",
+    "bad_created_at": "created_at is not an ISO-8601 date/time or epoch seconds (or out of range)",
     "bad_properties": "properties is not a JSON object",
     "unparseable": "the line could not be parsed in the source's format",
 }

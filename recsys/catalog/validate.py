@@ -12,7 +12,6 @@ from recsys.errors import InputError
 Item = dict[str, Any]
 _TRUE = frozenset({"true", "t", "1", "yes", "y"})
 _FALSE = frozenset({"false", "f", "0", "no", "n"})
-_MIN_YEAR = 1800
 
 
 class Rejected(InputError):
@@ -89,7 +88,10 @@ def parse_time(value: Any) -> datetime:
         seconds = float(value)
         while abs(seconds) > 1e11:  # ms, us or ns since the epoch
             seconds /= 1000.0
-        when = datetime.fromtimestamp(seconds, UTC)
+        try:
+            when = datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            when = None
     elif isinstance(value, str):
         text = value.strip()
         try:
@@ -99,9 +101,12 @@ def parse_time(value: Any) -> datetime:
             when = None
         if when is not None and when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-    if when is None or when.year < _MIN_YEAR:
+    if when is None:
         raise Rejected("bad_created_at", f"created_at {value!r} is not an ISO-8601 time or epoch seconds")
-    return when.astimezone(UTC)
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:
+        raise Rejected("bad_created_at", f"created_at {value!r} is out of range once moved to UTC") from None
 
 
 def _properties(value: Any) -> dict[str, Any]:

@@ -139,8 +139,8 @@ def test_price_filters_and_the_diversity_cap_apply_to_every_model_and_fallback(s
     assert sorted(ids(popular), key=lambda i: int(i[1:])) == [f"i{n}" for n in range(34, 40)]
     batch = server.post("/recommendations", json={"user_ids": ["u1", "x"], "k": 5, "max_price": 3}).json()
     assert all(price(i) <= 3 for r in batch["results"] for i in ids(r))
-    bad = server.get("/users/u1/recommendations", params={"min_price": 9, "max_price": 2})
-    assert bad.status_code == 422
+    empty = server.get("/users/u1/recommendations", params={"min_price": 9, "max_price": 2})
+    assert empty.status_code == 200 and empty.json()["items"] == []
     assert server.get("/users/u1/recommendations", params={"max_per_category": 0}).status_code == 422
     assert server.get("/users/u1/recommendations", params={"min_price": "cheap"}).status_code == 422
 
