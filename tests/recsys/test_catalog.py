@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -182,3 +184,24 @@ def test_taobao_category_column(tmp_path: Path) -> None:
         expected[item] = cat
     got = {r["item_id"]: r["categories"] for r in read_items(tmp_path / "lake").to_pylist()}
     assert len(got) == len(expected) and all(got[i] == [expected[i]] for i in list(expected)[:200])
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from recsys.cli import main; main()", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_load_show_and_errors(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "items.jsonl", [*GOOD, *BAD])
+    res = _cli("catalog", "load", str(src), "--lake", str(tmp_path / "lake"), "--json", "--as-of", "2026-03-01")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert summary["conserved"] and summary["inserted"] == 3 and summary["rows_quarantined"] == len(BAD)
+    shown = _cli("catalog", "show", "--lake", str(tmp_path / "lake"), "--item", "a")
+    assert shown.returncode == 0 and json.loads(shown.stdout)["categories"] == ["home", "light"]
+    for args in (["load", str(tmp_path / "nope.csv"), "--lake", str(tmp_path / "lake")],
+                 ["load", str(src), "--lake", str(tmp_path / "lake"), "--map", "item_id"],
+                 ["load", str(src), "--lake", str(tmp_path / "lake"), "--as-of", "yesterday"],
+                 ["show", "--lake", str(tmp_path / "empty")]):
+        bad = _cli("catalog", *args)
+        assert bad.returncode == 2 and "error:" in bad.stderr and "Traceback" not in bad.stderr, (args, bad.stderr)
