@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from recsys.models.history import training_items
 from serving.holder import LoadedModel
 from serving.rules import CatalogView, Filters
 
@@ -67,9 +68,4 @@ class Explorer:
 
 
 def _history(lm: LoadedModel, user: str, live: Sequence[str] | None) -> list[str]:
-    model = lm.model
-    out = list(live or ())
-    u = int(model.users_.index([user])[0])
-    if u >= 0 and u < len(model.sequences_):
-        out = model.items_.external(model.sequences_[u]).tolist() + out
-    return out
+    return training_items(lm.model, user) + list(live or ())

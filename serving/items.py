@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -15,16 +14,18 @@ from recsys.catalog import Rejected
 from recsys.errors import InputError
 from serving.catalog_state import MAX_WINDOW_DAYS, CatalogServices
 from serving.deps import AdminDep, ServiceDep, ServiceState
-from serving.filtering import EMPTY_VIEW, FILTER_DOCS, finish, parse_filters
-from serving.rules import CatalogView, Filters
+from serving.filtering import EMPTY_VIEW, FILTER_DOCS, candidates_for, finish, parse_filters, with_hidden
+from serving.rules import CatalogView, Filters, fetch_size
 from serving.schemas import ItemIn, ItemList, ItemOut, ItemPatch
 
 router = APIRouter(tags=["catalogue"])
+NOBODY = "\x00popular"
+"""A user id no model is trained on (it starts with a NUL byte), so its ranking is the model's popularity one."""
 MAX_K = 1000
 _ERR = {"description": "Error", "content": {"application/json": {"schema": {
     "type": "object", "properties": {"detail": {}}}}}}
-_LIST_RESPONSES: dict[int | str, dict[str, Any]] = {422: _ERR, 503: _ERR}
-_POPULAR_RESPONSES: dict[int | str, dict[str, Any]] = {404: _ERR, 422: _ERR, 503: _ERR}
+_LIST_RESPONSES: dict[int | str, dict[str, Any]] = {400: _ERR, 422: _ERR, 503: _ERR}
+_POPULAR_RESPONSES: dict[int | str, dict[str, Any]] = {400: _ERR, 404: _ERR, 422: _ERR, 503: _ERR}
 _ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {400: _ERR, 401: _ERR, 403: _ERR, 404: _ERR, 422: _ERR,
                                                       503: _ERR}
 _LIST_DOCS = {"parameters": FILTER_DOCS}
@@ -67,20 +68,20 @@ def _window_days(text: str | None) -> float | None:
     return days
 
 
-def _ranked(view: CatalogView, items: list[str], scores: list[float], k: int, filters: Filters,
-            categories: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
-    if not view.known and filters.category is not None:
-        allowed = set((categories or {}).get(filters.category, []))
-        pairs = [(i, s) for i, s in zip(items, scores, strict=True) if i in allowed]
-        items, scores = [p[0] for p in pairs], [p[1] for p in pairs]
+def _ranked(view: CatalogView, items: list[str], scores: list[float], k: int, filters: Filters
+            ) -> list[dict[str, Any]]:
+    """An event-ranked list under the filters; those need the catalogue (400 without one)."""
+    if not view.known and filters.restricts:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "category and price filters on event-ranked lists need "
+                            "the item catalogue: start the service with --lake LAKE after `recsys catalog load`")
     return finish(view, items, scores, k, filters)
 
 
 @router.get("/items/popular", response_model=ItemList, responses=_POPULAR_RESPONSES, openapi_extra=_LIST_DOCS)
 async def popular_items(request: Request, svc: ServiceDep, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
                         window: WindowQuery = None, model: str | None = None) -> Response:
-    """Most popular served items: by the popularity model's ranking (or `model`'s training counts), or by
-    events in the last `window` (7d, 24h, ...) of the lake."""
+    """Most popular served items: the ranking `model` (default: popularity) gives a user it does not know (its
+    training popularity), or by events in the last `window` (7d, 24h, ...) of the lake."""
     filters = parse_filters(request.query_params)
     view = _view(svc)
     days = _window_days(window)
@@ -96,10 +97,9 @@ async def popular_items(request: Request, svc: ServiceDep, k: Annotated[int, Que
     except InputError as err:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE if not models else status.HTTP_404_NOT_FOUND,
                             str(err)) from None
-    scores = np.asarray(getattr(lm.model, "scores_", lm.model.item_popularity_), dtype=np.float64)
-    order = np.argsort(-scores, kind="stable")
-    items = _ranked(view, lm.model.items_.external(order).tolist(), scores[order].tolist(), k, filters,
-                    dict(lm.categories))
+    ids, scores = lm.model.recommend(NOBODY, fetch_size(k, filters, len(lm.model.items_)), filter_seen=False,
+                                     exclude=with_hidden(view, None), candidates=candidates_for(view, lm, filters))
+    items = finish(view, ids, scores, k, filters)
     return _json({"items": items, "model": lm.name, "version": lm.version, "window": None})
 
 

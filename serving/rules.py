@@ -9,6 +9,7 @@ the token at most every ``catalog_refresh_s`` and rebuilds its view when the tok
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -56,8 +57,6 @@ class ItemInfo:
     changed_at: datetime | None = None
 
     def public(self) -> dict[str, Any]:
-        import json
-
         return {"item_id": self.item_id, "title": self.title, "categories": list(self.categories),
                 "price": self.price, "available": self.available,
                 "created_at": self.created_at.isoformat() if self.created_at else None,
