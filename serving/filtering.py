@@ -3,7 +3,7 @@ exploration slots after. Every recommendation route goes through here, so every 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from fastapi import HTTPException, status
@@ -86,7 +86,7 @@ def with_hidden(view: CatalogView, exclude: Sequence[str] | None) -> list[str] |
     return [*(exclude or ()), *view.unavailable]
 
 
-def finish(view: CatalogView, ids: Sequence[Any], scores: Sequence[float], k: int, filters: Filters
+def finish(view: CatalogView, ids: Iterable[Any], scores: Iterable[float], k: int, filters: Filters
            ) -> list[dict[str, Any]]:
     """A model's ranked row -> the response items: served items only, capped per category, cut to `k`."""
     ranked = ((i, float(s)) for i, s in zip(ids, scores, strict=True)
