@@ -18,10 +18,12 @@ from feature_store.online import OnlineStore, open_online_store
 from recsys.errors import RecsysError
 from recsys.models.base import Recommender
 from recsys.registry import Registry
+from serving.catalog_state import catalog_services
 from serving.deps import ServiceState
 from serving.docs import install_docs
 from serving.events import EventSink
 from serving.holder import LoadedModel, ModelHolder
+from serving.items import router as items_router
 from serving.limits import BodyGuard, validation_error_handler
 from serving.metrics import MetricsMiddleware, ServiceMetrics
 from serving.reports import router as reports_router
@@ -50,7 +52,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.collect()
             gc.freeze()  # long-lived objects (libraries, models) leave the GC's generations: cheaper collections
         log.info("serving %s from %s", result["models"] or "no model yet", settings.registry)
-        app.state.service = ServiceState(settings, holder, store, EventSink(settings.landing_folder), metrics)
+        catalog = catalog_services(store, settings.lake, refresh_s=settings.catalog_refresh_s,
+                                   explore_share=settings.explore_share, explore_days=settings.explore_days)
+        await run_in_threadpool(catalog.rules.refresh)
+        app.state.service = ServiceState(settings, holder, store, EventSink(settings.landing_folder), metrics,
+                                         catalog)
         tasks = [asyncio.create_task(watch_store(store, settings.store_retry_s))]
         if settings.reload_interval_s > 0:
             tasks.append(asyncio.create_task(_poll(holder, metrics, settings.reload_interval_s)))
@@ -77,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.include_router(router)
+    app.include_router(items_router)
     app.include_router(reports_router)
 
     @app.exception_handler(RecsysError)

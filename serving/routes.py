@@ -16,9 +16,11 @@ from recsys.errors import InputError
 from serving.deps import AdminDep, ServiceDep, ServiceState
 from serving.docs import responses
 from serving.events import EventBatch, EventIn, check_ingestible
+from serving.filtering import EMPTY_VIEW, FILTER_DOCS, candidates_for, finish, parse_filters, with_hidden
 from serving.holder import LoadedModel
 from serving.limits import check_batch
 from serving.resilience import health_body, live_histories, ready_body, store_updated
+from serving.rules import Filters, fetch_size
 from serving.schemas import (
     MAX_EXCLUDE,
     BatchRequest,
@@ -53,21 +55,16 @@ def _served(svc: ServiceState, name: str | None) -> LoadedModel:
 
 
 def _recommend(svc: ServiceState, lm: LoadedModel, users: list[str], k: int, exclude_seen: bool,
-               exclude: list[str] | None, category: str | None) -> list[dict[str, Any]]:
-    """Rank for `users` with their live histories; one dict per user in the response shape."""
+               exclude: list[str] | None, filters: Filters) -> list[dict[str, Any]]:
+    """Rank for `users` with their live histories, under the catalogue's rules; one dict per user."""
     model = lm.model
-    candidates = None
-    if category is not None:
-        if not lm.categories:
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, f"model {lm.name!r} knows no item categories, so the "
-                                "category filter is unavailable (load item features with a 'category' into the "
-                                "online store)")
-        candidates = lm.categories.get(category, [])
+    view = svc.catalog.rules.view() if svc.catalog is not None else EMPTY_VIEW
+    candidates = candidates_for(view, lm, filters)
     live, degraded = live_histories(svc, users)
     histories = [live.get(u) or None for u in users]
     try:
-        ids, scores = model.recommend(users, k, filter_seen=exclude_seen, exclude=exclude or None,
-                                      candidates=candidates,
+        ids, scores = model.recommend(users, fetch_size(k, filters, len(model.items_)), filter_seen=exclude_seen,
+                                      exclude=with_hidden(view, exclude), candidates=candidates,
                                       histories=histories if any(h is not None for h in histories) else None)
     except ValueError as err:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(err)) from None
@@ -80,10 +77,10 @@ def _recommend(svc: ServiceState, lm: LoadedModel, users: list[str], k: int, exc
         usable = model.supports_history and hist is not None and any(i in items_map for i in hist)
         fallback = not bool(known[r]) and not usable
         n_fallback += fallback
-        out.append({"user_id": user,
-                    "items": [{"item_id": i, "score": float(s)} for i, s in zip(ids[r], scores[r], strict=True)
-                              if i is not None],
-                    "model": lm.name, "version": lm.version, "fallback": fallback,
+        items = finish(view, ids[r], scores[r], k, filters)
+        if svc.catalog is not None:
+            items = svc.catalog.explorer.fill(view, lm, user, hist, items, k, filters, exclude, exclude_seen)
+        out.append({"user_id": user, "items": items, "model": lm.name, "version": lm.version, "fallback": fallback,
                     **({"degraded": degraded} if degraded else {})})
     if n_fallback:
         svc.metrics.fallbacks.labels(lm.name).inc(n_fallback)
@@ -100,8 +97,7 @@ _RECS_QUERY_DOCS = [
      "schema": {"type": "boolean", "default": True}},
     {"name": "exclude", "in": "query", "required": False, "description": "Comma-separated item ids never to return.",
      "schema": {"type": "string"}},
-    {"name": "category", "in": "query", "required": False, "description": "Only items of this category.",
-     "schema": {"type": "string"}},
+    *FILTER_DOCS,
 ]
 _TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
 _FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
@@ -112,8 +108,9 @@ def _query_error(name: str, msg: str, value: str) -> HTTPException:
                          [{"type": "value_error", "loc": ["query", name], "msg": msg, "input": value}])
 
 
-def _recs_query(query: QueryParams) -> tuple[int, str | None, bool, list[str] | None, str | None]:
-    """k, model, exclude_seen, exclude, category, validated like FastAPI would (422 naming the parameter).
+def _recs_query(query: QueryParams) -> tuple[int, str | None, bool, list[str] | None, Filters]:
+    """k, model, exclude_seen, exclude and the catalogue filters, validated like FastAPI would (422 naming the
+    parameter).
 
     Parsed by hand because FastAPI's per-parameter validation was about half of this route's CPU time; the
     OpenAPI description is given explicitly in `_RECS_QUERY_DOCS`."""
@@ -137,16 +134,16 @@ def _recs_query(query: QueryParams) -> tuple[int, str | None, bool, list[str] | 
     exclude = [x.strip() for x in raw_ex.split(",") if x.strip()] if raw_ex else None
     if exclude is not None and len(exclude) > MAX_EXCLUDE:
         raise _query_error("exclude", f"at most {MAX_EXCLUDE} item ids may be excluded", (raw_ex or "")[:100])
-    return k, query.get("model") or None, exclude_seen, exclude, query.get("category")
+    return k, query.get("model") or None, exclude_seen, exclude, parse_filters(query)
 
 
 @router.get("/users/{user_id}/recommendations", response_model=Recommendations, tags=["recommendations"],
             openapi_extra={"parameters": _RECS_QUERY_DOCS}, responses=RECS_ERRORS)
 async def user_recommendations(user_id: str, request: Request, svc: ServiceDep) -> Response:
     """Top-k items for one user, from the named model's production version (query parameters: see below)."""
-    k, model, exclude_seen, exclude, category = _recs_query(request.query_params)
+    k, model, exclude_seen, exclude, filters = _recs_query(request.query_params)
     lm = _served(svc, model)
-    return _json(_recommend(svc, lm, [user_id], k, exclude_seen, exclude, category)[0])
+    return _json(_recommend(svc, lm, [user_id], k, exclude_seen, exclude, filters)[0])
 
 
 @router.post("/recommendations", response_model=BatchResponse, tags=["recommendations"],
@@ -156,7 +153,7 @@ async def batch_recommendations(body: BatchRequest, svc: ServiceDep) -> Response
     in a worker thread, so they do not stall other requests."""
     check_batch(svc.settings, body)
     lm = _served(svc, body.model)
-    args = (svc, lm, body.user_ids, body.k, body.exclude_seen, body.exclude, body.category)
+    args = (svc, lm, body.user_ids, body.k, body.exclude_seen, body.exclude, body.filters())
     if len(body.user_ids) >= svc.settings.offload_batch_users:
         results = await run_in_threadpool(_recommend, *args)
     else:
@@ -167,9 +164,10 @@ async def batch_recommendations(body: BatchRequest, svc: ServiceDep) -> Response
 
 
 @router.get("/items/{item_id}/similar", response_model=SimilarItems, tags=["recommendations"],
-            responses=RECS_ERRORS)
+            openapi_extra={"parameters": FILTER_DOCS}, responses=RECS_ERRORS)
 async def similar_items(
     item_id: str,
+    request: Request,
     svc: ServiceDep,
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     model: str | None = None,
@@ -178,8 +176,11 @@ async def similar_items(
     lm = _served(svc, model)
     if item_id not in lm.model.items_:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"item {item_id!r} is unknown to model {lm.name!r}")
-    ids, scores = lm.model.similar_items(item_id, k)
-    items = [{"item_id": i, "score": float(s)} for i, s in zip(ids, scores, strict=True) if i is not None]
+    filters = parse_filters(request.query_params)
+    view = svc.catalog.rules.view() if svc.catalog is not None else EMPTY_VIEW
+    wide = view.known and (filters.restricts or filters.max_per_category is not None)
+    ids, scores = lm.model.similar_items(item_id, len(lm.model.items_) if wide else k + len(view.unavailable))
+    items = finish(view, ids, scores, k, filters)
     return _json({"item_id": item_id, "items": items, "model": lm.name, "version": lm.version})
 
 

@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     store_retry_s: float = Field(default=1.0, gt=0, description="How often an unreachable online store is probed.")
     store_backlog: int = Field(default=100_000, ge=0, description="Writes kept for replay while the online store "
                                                                   "is down (they are in the landing files anyway).")
+    lake: Path | None = Field(default=None, description="Lake whose item catalogue (LAKE/items) and recent events the "
+                                                       "catalogue routes and filters use.")
+    catalog_refresh_s: float = Field(default=0.25, ge=0, le=1.0, description="How often each worker re-checks the "
+                                     "catalogue for changes made by other workers (seconds).")
+    explore_share: float = Field(default=0.0, ge=0, le=0.5, description="Share of personal slots given to fresh "
+                                 "items of the user's categories (0: no exploration).")
+    explore_days: float = Field(default=14.0, gt=0, description="Items created within this many days are fresh.")
     gc_freeze: bool = Field(
         default=True, description="Move objects alive after start-up out of the garbage collector's reach "
                                   "(fewer, cheaper collections on the hot path).")
