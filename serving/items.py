@@ -24,7 +24,7 @@ NOBODY = "\x00popular"
 MAX_K = 1000
 _ERR = {"description": "Error", "content": {"application/json": {"schema": {
     "type": "object", "properties": {"detail": {}}}}}}
-_LIST_RESPONSES: dict[int | str, dict[str, Any]] = {400: _ERR, 422: _ERR, 503: _ERR}
+_LIST_RESPONSES: dict[int | str, dict[str, Any]] = {400: _ERR, 404: _ERR, 422: _ERR}
 _POPULAR_RESPONSES: dict[int | str, dict[str, Any]] = {400: _ERR, 404: _ERR, 422: _ERR, 503: _ERR}
 _ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {400: _ERR, 401: _ERR, 403: _ERR, 404: _ERR, 422: _ERR,
                                                       503: _ERR}
@@ -44,7 +44,7 @@ def _json(obj: Any, status_code: int = 200) -> Response:
 def _services(svc: ServiceState) -> CatalogServices:
     cat = getattr(svc, "catalog", None)
     if cat is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the catalogue is not set up in this service")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "the catalogue is not set up in this service")
     return cat
 
 
@@ -86,7 +86,7 @@ async def popular_items(request: Request, svc: ServiceDep, k: Annotated[int, Que
     view = _view(svc)
     days = _window_days(window)
     if days is not None:
-        counts = await run_in_threadpool(_activity_or_503, svc, "counts", days)
+        counts = await run_in_threadpool(_activity_or_404, svc, "counts", days)
         order = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         items = _ranked(view, [i for i, _ in order], [s for _, s in order], k, filters)
         return _json({"items": items, "model": "events", "version": None, "window": window})
@@ -103,12 +103,12 @@ async def popular_items(request: Request, svc: ServiceDep, k: Annotated[int, Que
     return _json({"items": items, "model": lm.name, "version": lm.version, "window": None})
 
 
-def _activity_or_503(svc: ServiceState, kind: str, days: float) -> dict[str, float]:
+def _activity_or_404(svc: ServiceState, kind: str, days: float) -> dict[str, float]:
     try:
         activity = _services(svc).activity()
         return activity.counts(days) if kind == "counts" else activity.growth(days)
     except InputError as err:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(err)) from None
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from None
 
 
 @router.get("/items/trending", response_model=ItemList, responses=_LIST_RESPONSES, openapi_extra=_LIST_DOCS)
@@ -117,7 +117,7 @@ async def trending_items(request: Request, svc: ServiceDep, k: Annotated[int, Qu
     """Items whose events grew most: (events in the last `window` + 1) / (events in the window before + 1)."""
     filters = parse_filters(request.query_params)
     days = _window_days(window) or 7.0
-    growth = await run_in_threadpool(_activity_or_503, svc, "growth", days)
+    growth = await run_in_threadpool(_activity_or_404, svc, "growth", days)
     order = sorted(growth.items(), key=lambda kv: (-kv[1], kv[0]))
     items = _ranked(_view(svc), [i for i, _ in order], [s for _, s in order], k, filters)
     return _json({"items": items, "model": "events", "version": None, "window": window})
@@ -130,7 +130,7 @@ async def latest_items(request: Request, svc: ServiceDep, k: Annotated[int, Quer
     filters = parse_filters(request.query_params)
     view = _view(svc)
     if not view.known:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no item catalogue: load one with `recsys catalog "
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no item catalogue: load one with `recsys catalog "
                             "load` and start the service with --lake LAKE")
     dated = sorted(((x.created_at, i) for i, x in view.items.items() if x.created_at is not None), reverse=True)
     items = finish(view, [i for _, i in dated], [t.timestamp() for t, _ in dated], k, filters)
@@ -153,7 +153,7 @@ async def _change(svc: ServiceState, item_id: str, fields: dict[str, Any], repla
     except Rejected as err:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{err.reason}: {err}") from None
     except LookupError as err:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(err)) from None
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from None
     return info.public()
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from feature_store.online import OnlineStore
 from recsys.catalog import apply_changes, has_catalog, normalize, read_history
 from recsys.catalog.schema import CURRENT_FILE, ITEMS_DIR
+from recsys.errors import RecsysError
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,12 @@ class CatalogRules:
         with self._lock:
             self._checked = time.monotonic()
             stamp = self._lake_stamp()
-            version = self.store.get_features("item", [OVERRIDES_KEY], [VERSION_NAME]).get(OVERRIDES_KEY, {})
+            try:
+                version = self.store.get_features("item", [OVERRIDES_KEY], [VERSION_NAME]).get(OVERRIDES_KEY, {})
+                overrides = None
+            except RecsysError as err:  # store down: the lake's catalogue still applies; overrides come back later
+                log.warning("catalogue overrides unreadable, using the lake's catalogue alone: %s", err)
+                version, overrides = {}, {}
             token = (stamp, version.get(VERSION_NAME))
             if token == self._view.token:
                 return self._view
@@ -174,7 +180,8 @@ class CatalogRules:
                 self._base = self._read_lake()
                 self._base_stamp = stamp
             items = dict(self._base)
-            overrides = self.store.get_features("item", [OVERRIDES_KEY]).get(OVERRIDES_KEY, {})
+            if overrides is None:
+                overrides = self.store.get_features("item", [OVERRIDES_KEY]).get(OVERRIDES_KEY, {})
             for name, record in overrides.items():
                 if not name.startswith("i:") or not isinstance(record, dict):
                     continue

@@ -178,8 +178,8 @@ def test_exploration_gives_fresh_items_a_share_of_the_slots(registry, lake):
 
 def test_without_a_lake_catalogue_routes_say_what_is_missing(registry):
     with client_of(create_app(settings_for(registry, admin_token=TOKEN))) as client:
-        assert client.get("/items/latest").status_code == 503
-        assert client.get("/items/popular", params={"window": "7d"}).status_code == 503
-        assert client.put("/items/i1", json={"title": "x"}, headers=AUTH).status_code == 503
+        assert client.get("/items/latest").status_code == 404
+        assert client.get("/items/popular", params={"window": "7d"}).status_code == 404
+        assert client.put("/items/i1", json={"title": "x"}, headers=AUTH).status_code == 404
         assert client.get("/users/u1/recommendations", params={"max_price": 3}).status_code == 400
         assert len(client.get("/items/popular", params={"k": 4}).json()["items"]) == 4
