@@ -31,6 +31,7 @@ def demo(
     reports, then serve recommendations on localhost."""
     from rich.table import Table
 
+    from recsys.cli.progress import stage_bars
     from recsys.generate import generate_events
     from recsys.ingest import ingest
     from recsys.training import run_training
@@ -47,10 +48,11 @@ def demo(
         summary = ingest(sources, lake).to_dict()
         console.print({k: summary[k] for k in ("rows_read", "rows_written", "rows_quarantined", "duplicates")})
         console.rule("[bold]3. train, evaluate, register, promote")
-        run = run_training(lake, registry, models=[m.strip() for m in models.split(",") if m.strip()],
-                           split="loo", epochs=epochs, promote=True, progress=True,
-                           # Generated sessions are short: a 50-item window keeps the demo's SASRec quick.
-                           params={"sasrec": {"max_len": 50}})
+        with stage_bars() as progress:
+            run = run_training(lake, registry, models=[m.strip() for m in models.split(",") if m.strip()],
+                               split="loo", epochs=epochs, promote=True, progress=progress,
+                               # Generated sessions are short: a 50-item window keeps the demo's SASRec quick.
+                               params={"sasrec": {"max_len": 50}})
         table = Table(title=f"offline metrics, run {run['run_id']} (leave-one-out, full ranking)")
         for col in ("model", "ndcg@10", "hr@10", "coverage@10", "train s", "version", "promoted"):
             table.add_column(col, justify="right" if col != "model" else "left")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recsys.errors import ArtifactError, InputError
+from recsys.jsonutil import to_jsonable
 from recsys.registry.manifest import (
     ARTIFACT_DIR,
     MANIFEST,
@@ -213,9 +214,9 @@ class Registry:
                 "model": getattr(model, "name", type(model).__name__),
                 "created": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
                 "run_id": run_id,
-                "data": _jsonable(dict(data or {})),
-                "params": _jsonable({**model.get_params(), **dict(params or {})}),
-                "metrics": _jsonable(dict(metrics)),
+                "data": to_jsonable(dict(data or {})),
+                "params": to_jsonable({**model.get_params(), **dict(params or {})}),
+                "metrics": to_jsonable(dict(metrics)),
                 "libraries": library_versions(),
                 "files": {f"{ARTIFACT_DIR}/{k}": v for k, v in checksums(tmp / ARTIFACT_DIR).items()},
             }
@@ -349,7 +350,7 @@ class Registry:
         run.setdefault("recorded", datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"))
         runs = self.root / RUNS_DIR
         runs.mkdir(parents=True, exist_ok=True)
-        _write_json_atomic(runs / f"{run_id}.json", _jsonable(run))
+        _write_json_atomic(runs / f"{run_id}.json", to_jsonable(run))
         return str(run_id)
 
     def runs(self) -> list[dict[str, Any]]:
@@ -446,21 +447,3 @@ def _remove_stale_temp(model_dir: Path) -> None:
         if p.name.startswith((".tmp-", ".trash-")) and p.is_dir() and now - p.stat().st_mtime > _STALE_TMP_S:
             shutil.rmtree(p, ignore_errors=True)
 
-
-def _jsonable(obj: Any) -> Any:
-    """Plain JSON values (numpy scalars/arrays, tuples, paths and dates converted)."""
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | set):
-        return [_jsonable(v) for v in obj]
-    if hasattr(obj, "tolist") and callable(obj.tolist):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, str | int | float | bool) or obj is None:
-        return obj
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, datetime):
-        return obj.isoformat()
-    return str(obj)

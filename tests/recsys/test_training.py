@@ -110,9 +110,10 @@ def test_register_models_records_the_run_and_gates(split_dir, tmp_path):
 
 
 class _BlasProbe(Recommender):
-    """Records the BLAS thread count seen during fit; named like an implicit-based model."""
+    """Records the BLAS thread count seen during fit; declared like an implicit-based model."""
 
-    name = "als"
+    name = "probe"
+    single_thread_blas = True
 
     def _fit(self, data, validation):
         from threadpoolctl import threadpool_info
