@@ -103,7 +103,7 @@ def _lake_rows(lake: Path) -> dict[str, int]:
 
 
 def test_ingest_two_days_rerun_then_train(pipeline_home: Path, reload_endpoint: list[dict[str, Any]]) -> None:
-    from recsys.registry import Registry
+    from recsys.registry import Registry, RunStore
 
     dags = _dags()
     ingest, train = dags["ingest_events"], dags["train_recommenders"]
@@ -142,7 +142,7 @@ def test_ingest_two_days_rerun_then_train(pipeline_home: Path, reload_endpoint: 
     for name in ("als", "popularity"):
         assert [v.version for v in registry.versions(name)] == [1]
         assert registry.aliases(name) == {"production": 1}
-    record = registry.runs()[-1]
+    record = RunStore(registry.root).latest().to_dict()
     assert all(record["models"][name]["gate"]["promoted"] for name in ("als", "popularity"))
     split = run.get_task_instance("prepare_split").xcom_pull(task_ids="prepare_split")
     assert (split["start"], split["end"]) == ("2025-12-06", "2026-01-03")
