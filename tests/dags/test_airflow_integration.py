@@ -109,7 +109,11 @@ def test_train_recommenders_on_postgres_via_rest_api(postgres_url: str, make_clu
         assert states.pop("reload_service") == "skipped"  # no service URL configured: skipped, not failed
         assert set(states.values()) == {"success"}, states
         _assert_registry(Path(cluster.env["RECSYS_HOME"]), run_id)
-        assert (Path(cluster.env["RECSYS_HOME"]) / "reports" / "offline-metrics.html").is_file()
+        from recsys.registry import RunStore
+
+        home = Path(cluster.env["RECSYS_HOME"])
+        run_record = RunStore(home / "registry").latest()
+        assert (home / "reports" / f"{run_record.run_id}.html").is_file()  # the report is named after its run
     finally:
         api.close()
 
