@@ -61,12 +61,12 @@ def demo(
                           f"{m['train_seconds']:.1f}", str(m.get("version")), str(m.get("promoted")))
         console.print(table)
         console.rule("[bold]4. reports")
-        _render_reports(registry, lake, reports, landing)
+        _render_reports(registry, lake, reports, landing, str(run["run_id"]))
     if serve:
         _serve(registry, workdir, host, port)
 
 
-def _render_reports(registry: Path, lake: Path, reports: Path, landing: Path) -> None:
+def _render_reports(registry: Path, lake: Path, reports: Path, landing: Path, run_id: str) -> None:
     console = stderr_console()
     reports.mkdir(parents=True, exist_ok=True)
     try:
@@ -74,7 +74,7 @@ def _render_reports(registry: Path, lake: Path, reports: Path, landing: Path) ->
     except ImportError:
         log.warning("offline report renderer not installed; skipping")
     else:
-        out = render_report(registry, reports / "offline-metrics.html", titles=landing / "items.csv")
+        out = render_report(registry, reports / f"{run_id}.html", run_id=run_id, titles=landing / "items.csv")
         console.print(f"offline metrics report: [link=file://{Path(out).resolve()}]{Path(out).resolve()}[/]")
     try:
         from feature_store.analytics import render_analytics
