@@ -101,9 +101,7 @@ def quality_gate(report: dict[str, Any], data_interval_start: datetime | None = 
     dag_id="ingest_events",
     description="Landing files of the data interval -> Parquet lake, with a quarantine-rate gate.",
     schedule=CronDataIntervalTimetable(PARSE_SETTINGS.ingest_schedule, timezone="UTC"),
-    tags=["recsys", "ingestion"],
-    doc_md=__doc__,
-    **dag_defaults(PARSE_SETTINGS),
+    **dag_defaults(PARSE_SETTINGS, "ingestion", __doc__),
 )
 def ingest_events() -> None:
     quality_gate(ingest(landing_files()))

@@ -161,9 +161,7 @@ def render_report(registered: dict[str, Any], decisions: list[dict[str, Any]]) -
         "end": Param(None, type=["null", "string"], format="date",
                      description="Train on events before this UTC date (YYYY-MM-DD); empty = from the run."),
     },
-    tags=["recsys", "training"],
-    doc_md=__doc__,
-    **dag_defaults(PARSE_SETTINGS),
+    **dag_defaults(PARSE_SETTINGS, "training", __doc__),
 )
 def train_recommenders() -> None:
     split = prepare_split()

@@ -24,9 +24,12 @@ def run_settings() -> PipelineSettings:
     return _load(Variable.get(VARIABLE_NAME, default=None))
 
 
-def dag_defaults(settings: PipelineSettings) -> dict[str, Any]:
-    """The `@dag` arguments every DAG shares: start date, catch-up, one active run, task retries and timeout."""
+def dag_defaults(settings: PipelineSettings, tag: str, doc: str | None) -> dict[str, Any]:
+    """The `@dag` arguments every DAG shares: start date, catch-up, one active run, task retries and timeout,
+    the tags (``recsys`` and `tag`) and the documentation (the DAG file's docstring, `doc`)."""
     return {
+        "tags": ["recsys", tag],
+        "doc_md": doc,
         "start_date": pendulum.datetime(*settings.start_date.timetuple()[:3], tz="UTC"),
         "catchup": settings.catchup,
         "max_active_runs": 1,

@@ -128,6 +128,11 @@ class Recommender(ABC):
         kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         return [p.name for p in sig.parameters.values() if p.name != "self" and p.kind in kinds]
 
+    def _set_params(self, values: Mapping[str, Any]) -> None:
+        """For `__init__` (``self._set_params(locals())``): store each hyper-parameter unchanged, under its name."""
+        for name in self._param_names():
+            setattr(self, name, values[name])
+
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._param_names()}
 

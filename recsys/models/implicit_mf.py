@@ -123,13 +123,7 @@ class ALS(_ImplicitMF):
         device: str = "auto",
         num_threads: int = 0,
     ) -> None:
-        self.factors = factors
-        self.regularization = regularization
-        self.alpha = alpha
-        self.iterations = iterations
-        self.random_state = random_state
-        self.device = device
-        self.num_threads = num_threads
+        self._set_params(locals())
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -204,13 +198,7 @@ class BPR(_ImplicitMF):
         device: str = "auto",
         num_threads: int = 1,
     ) -> None:
-        self.factors = factors
-        self.learning_rate = learning_rate
-        self.regularization = regularization
-        self.iterations = iterations
-        self.random_state = random_state
-        self.device = device
-        self.num_threads = num_threads
+        self._set_params(locals())
 
     def _check_params(self) -> None:
         super()._check_params()

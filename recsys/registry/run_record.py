@@ -22,10 +22,10 @@ SCHEMA_VERSION = 2
 class Segment:
     """A model's metrics on one group of test users (``group`` = ``value``, e.g. cold = true)."""
 
+    metrics: dict[str, float]
+    n_users: int
     group: str
     value: str
-    n_users: int
-    metrics: dict[str, float]
     intervals: dict[str, list[float]] = field(default_factory=dict)
 
 
