@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_support import DAGS
+from support.airflow_env import DAGS
 
 START = date(2026, 1, 1)
 ADMIN_TOKEN = "reload-secret"

@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from airflow_support import DAGS
+from support.airflow_env import DAGS
 
 HEAVY = ("torch", "implicit", "pandas", "pyarrow", "duckdb", "scipy", "sklearn", "matplotlib")
 
