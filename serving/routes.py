@@ -64,7 +64,7 @@ def _recommend(svc: ServiceState, lm: LoadedModel, users: list[str], k: int, exc
                                                histories=histories if any(h is not None for h in histories) else None)
     except ValueError as err:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(err)) from None
-    fallbacks = [bool(f) for f in result.fallback]
+    fallbacks = result.fallback_flags
     n_fallback = sum(fallbacks)
     out = [{"user_id": user,
             "items": [{"item_id": i, "score": float(s)} for i, s in zip(ids[r], scores[r], strict=True)

@@ -47,6 +47,11 @@ class Recommendations(tuple[np.ndarray, np.ndarray]):
     def scores(self) -> np.ndarray:
         return self[1]
 
+    @property
+    def fallback_flags(self) -> list[bool]:
+        """``fallback`` as one bool per user, for one id or a batch."""
+        return [bool(f) for f in np.atleast_1d(self.fallback)]
+
 
 class StateCache(Protocol):
     """Where a model keeps per-history states between calls (a server attaches one: see `Recommender.state_cache`)."""

@@ -45,7 +45,10 @@ class _ImplicitMF(Recommender):
     length_param = "iterations"
     factors: int
     iterations: int
+    regularization: float
+    random_state: int | None
     device: str
+    num_threads: int
 
     @property
     def fitted_device(self) -> str | None:
@@ -111,6 +114,7 @@ class ALS(_ImplicitMF):
 
     name = "als"
     supports_history = True
+    alpha: float
 
     def __init__(
         self,
@@ -186,6 +190,7 @@ class BPR(_ImplicitMF):
     """
 
     name = "bpr"
+    learning_rate: float
 
     def __init__(
         self,
