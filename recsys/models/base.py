@@ -177,11 +177,6 @@ class Recommender(ABC):
             self._progress = None
         return self
 
-    def _report_progress(self, done: int, total: int) -> None:
-        """For `_fit`: tell the caller of `fit` how far it is (no-op without a progress callback)."""
-        if self._progress is not None:
-            self._progress(done, total)
-
     def _check_fitted(self) -> None:
         if not hasattr(self, "items_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(interactions) or load a saved model")
