@@ -14,6 +14,7 @@ from recsys.errors import ArtifactError, InputError, RecsysError
 from recsys.models.base import Recommender
 from recsys.registry import Registry
 from recsys.registry.history import alias_history
+from serving.state_cache import ServedStates
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class ModelHolder:
         """name -> {alias_version, serving, reason} for each model served from another version than its alias."""
         self._failed: dict[str, int] = {}
         self.on_change: Callable[[dict[str, LoadedModel]], None] | None = None
+        self.states = ServedStates()
 
     @property
     def models(self) -> dict[str, LoadedModel]:
@@ -157,6 +159,7 @@ class ModelHolder:
 
     def _load(self, name: str, version: int) -> LoadedModel:
         model, mv = self.registry.load(name, version)
+        model.state_cache = self.states.for_version(name, mv.version)
         cats = self._lookup_categories(name, model)
         log.info("loaded %s version %d", name, mv.version)
         return LoadedModel(name, mv.version, model, mv.manifest, time.time(), cats)

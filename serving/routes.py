@@ -63,25 +63,21 @@ def _recommend(svc: ServiceState, lm: LoadedModel, users: list[str], k: int, exc
     live, degraded = live_histories(svc, users)
     histories = [live.get(u) or None for u in users]
     try:
-        ids, scores = model.recommend(users, fetch_size(k, filters, len(model.items_)), filter_seen=exclude_seen,
-                                      exclude=with_hidden(view, exclude), candidates=candidates,
-                                      histories=histories if any(h is not None for h in histories) else None)
+        ids, scores = result = model.recommend(users, fetch_size(k, filters, len(model.items_)),
+                                               filter_seen=exclude_seen, exclude=with_hidden(view, exclude),
+                                               candidates=candidates,
+                                               histories=histories if any(h is not None for h in histories) else None)
     except ValueError as err:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(err)) from None
-    known = model.is_known(users)
-    items_map = model.items_
+    fallbacks = result.fallback_flags
+    n_fallback = sum(fallbacks)
     out = []
-    n_fallback = 0
     for r, user in enumerate(users):
-        hist = histories[r]
-        usable = model.supports_history and hist is not None and any(i in items_map for i in hist)
-        fallback = not bool(known[r]) and not usable
-        n_fallback += fallback
         items = finish(view, ids[r], scores[r], k, filters)
         if svc.catalog is not None:
-            items = svc.catalog.explorer.fill(view, lm, user, hist, items, k, filters, exclude, exclude_seen)
-        out.append({"user_id": user, "items": items, "model": lm.name, "version": lm.version, "fallback": fallback,
-                    **({"degraded": degraded} if degraded else {})})
+            items = svc.catalog.explorer.fill(view, lm, user, histories[r], items, k, filters, exclude, exclude_seen)
+        out.append({"user_id": user, "items": items, "model": lm.name, "version": lm.version,
+                    "fallback": fallbacks[r], **({"degraded": degraded} if degraded else {})})
     if n_fallback:
         svc.metrics.fallbacks.labels(lm.name).inc(n_fallback)
     return out

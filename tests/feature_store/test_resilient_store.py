@@ -4,7 +4,7 @@ its return, and bounds what it keeps."""
 from __future__ import annotations
 
 import pytest
-from redis_support import PrivateRedis, needs_redis
+from support.redis_server import PrivateRedis, needs_redis
 
 from feature_store.online import ResilientStore, StoreUnavailable
 from feature_store.online.redis_store import RedisOnlineStore

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from serving_support import client_of, settings_for
+from support.service import client_of, settings_for
 
 from recsys.ingest.pipeline import ingest
 from serving.app import create_app

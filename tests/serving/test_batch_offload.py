@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from serving_support import client_of, settings_for
+from support.service import client_of, settings_for
 
 from serving import routes
 from serving.app import create_app

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from catalog_support import FRESH, N_ITEMS, SURGING, build_lake, category_of
-from serving_support import client_of, sequences, settings_for
+from support.service import client_of, sequences, settings_for
 
 from recsys.catalog import read_items
 from serving.app import create_app

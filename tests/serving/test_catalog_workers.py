@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from catalog_support import build_lake
-from serving_support import free_port
+from support.service import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "s3cret"

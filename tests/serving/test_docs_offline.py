@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from serving_support import client_of, settings_for
+from support.service import client_of, settings_for
 
 from serving.app import create_app
 

@@ -8,7 +8,7 @@ import shutil
 
 import httpx
 import pytest
-from serving_support import client_of, settings_for
+from support.service import client_of, settings_for
 
 from recsys.registry import Registry
 from serving.app import create_app

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from serving_support import client_of, settings_for
+from support.service import client_of, settings_for
 
 from recsys.registry.history import alias_history
 from serving.app import create_app

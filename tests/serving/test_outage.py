@@ -8,8 +8,8 @@ import time
 
 import httpx
 import pytest
-from redis_support import PrivateRedis, needs_redis
-from serving_support import client_of, settings_for
+from support.redis_server import PrivateRedis, needs_redis
+from support.service import client_of, settings_for
 
 from feature_store.online.redis_store import RedisOnlineStore
 from serving.app import create_app

@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from serving_support import serve, settings_for
+from support.service import serve, settings_for
 
 from recsys.registry import Registry
 
