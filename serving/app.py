@@ -19,7 +19,10 @@ from recsys.models.base import Recommender
 from recsys.registry import Registry
 from serving.deps import ServiceState
 from serving.events import EventSink
+from serving.experiment_routes import router as experiments_router
+from serving.experiments import ExperimentRouter, OnlineEval
 from serving.holder import LoadedModel, ModelHolder
+from serving.impressions import ImpressionLog
 from serving.metrics import MetricsMiddleware, ServiceMetrics
 from serving.reports import router as reports_router
 from serving.routes import router
@@ -47,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.freeze()  # long-lived objects (libraries, models) leave the GC's generations: cheaper collections
         log.info("serving %s from %s", result["models"] or "no model yet", settings.registry)
         app.state.service = ServiceState(settings, holder, store, EventSink(settings.landing_folder), metrics)
+        app.state.online = OnlineEval(ExperimentRouter(settings.registry, holder, settings.experiments_poll_s),
+                                      ImpressionLog(settings.landing_folder, settings.impression_flush_s))
         poller = asyncio.create_task(_poll(holder, metrics, settings.reload_interval_s)) \
             if settings.reload_interval_s > 0 else None
         try:
@@ -57,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
             store.close()
+            app.state.online.close()
 
     app = FastAPI(
         title="recsys",
@@ -68,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(router)
     app.include_router(reports_router)
+    app.include_router(experiments_router)
 
     @app.exception_handler(RecsysError)
     async def _project_error(request: Request, err: RecsysError) -> JSONResponse:

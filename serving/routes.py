@@ -15,6 +15,7 @@ from starlette.datastructures import QueryParams
 from recsys.errors import InputError
 from serving.deps import AdminDep, ServiceDep, ServiceState
 from serving.events import EventBatch, EventIn
+from serving.experiments import OnlineDep
 from serving.holder import LoadedModel
 from serving.schemas import (
     BatchRequest,
@@ -132,21 +133,29 @@ def _recs_query(query: QueryParams) -> tuple[int, str | None, bool, list[str] | 
 
 @router.get("/users/{user_id}/recommendations", response_model=Recommendations, tags=["recommendations"],
             openapi_extra={"parameters": _RECS_QUERY_DOCS})
-async def user_recommendations(user_id: str, request: Request, svc: ServiceDep) -> Response:
-    """Top-k items for one user, from the named model's production version (query parameters: see below)."""
+async def user_recommendations(user_id: str, request: Request, svc: ServiceDep, online: OnlineDep) -> Response:
+    """Top-k items for one user, from the named model's production version (query parameters: see below). With no
+    model named, a running experiment answers from the user's arm. Every answer has a `request_id` and is logged
+    as an impression."""
     k, model, exclude_seen, exclude, category = _recs_query(request.query_params)
-    lm = _served(svc, model)
-    return _json(_recommend(svc, lm, [user_id], k, exclude_seen, exclude, category)[0])
+
+    def rank(lm: LoadedModel) -> dict[str, Any]:
+        return _recommend(svc, lm, [user_id], k, exclude_seen, exclude, category)[0]
+
+    answer = online.in_experiment(user_id, k, rank) if model is None else None
+    return _json(answer or online.logged(rank(_served(svc, model)), "user"))
 
 
 @router.post("/recommendations", response_model=BatchResponse, tags=["recommendations"])
-async def batch_recommendations(body: BatchRequest, svc: ServiceDep) -> Response:
-    """Top-k items for a batch of users (one model, one version for the whole batch)."""
+async def batch_recommendations(body: BatchRequest, svc: ServiceDep, online: OnlineDep) -> Response:
+    """Top-k items for a batch of users (one model, one version for the whole batch, so batches bypass
+    experiments); each user's list has its own `request_id` and is logged as an impression."""
     if len(body.user_ids) > svc.settings.max_batch_users:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
                             f"{len(body.user_ids)} users exceed the batch limit of {svc.settings.max_batch_users}")
     lm = _served(svc, body.model)
-    results = _recommend(svc, lm, body.user_ids, body.k, body.exclude_seen, body.exclude, body.category)
+    results = [online.logged(r, "batch")
+               for r in _recommend(svc, lm, body.user_ids, body.k, body.exclude_seen, body.exclude, body.category)]
     return _json({"model": lm.name, "version": lm.version, "results": results})
 
 
@@ -154,16 +163,18 @@ async def batch_recommendations(body: BatchRequest, svc: ServiceDep) -> Response
 async def similar_items(
     item_id: str,
     svc: ServiceDep,
+    online: OnlineDep,
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     model: str | None = None,
 ) -> Response:
-    """Items most similar to `item_id` according to the model."""
+    """Items most similar to `item_id` according to the model (with a `request_id`, logged as an impression)."""
     lm = _served(svc, model)
     if item_id not in lm.model.items_:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"item {item_id!r} is unknown to model {lm.name!r}")
     ids, scores = lm.model.similar_items(item_id, k)
     items = [{"item_id": i, "score": float(s)} for i, s in zip(ids, scores, strict=True) if i is not None]
-    return _json({"item_id": item_id, "items": items, "model": lm.name, "version": lm.version})
+    return _json(online.logged({"item_id": item_id, "items": items, "model": lm.name, "version": lm.version},
+                               "similar", item_id=item_id))
 
 
 @router.post("/events", response_model=EventsAccepted, status_code=status.HTTP_202_ACCEPTED, tags=["events"])

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class ScoredItem(BaseModel):
     item_id: str
     score: float
+    arm: str | None = Field(None, description="In an interleaving experiment, the arm that contributed the item.")
 
 
 class Recommendations(BaseModel):
@@ -19,6 +20,10 @@ class Recommendations(BaseModel):
     version: int
     fallback: bool = Field(description="True when the user was unknown to the model and had no usable live "
                                        "history, so the popularity ranking answered.")
+    request_id: str = Field(description="Unique id of this answer; send it with the events it leads to "
+                                        "(POST /events) so they are attributed to it exactly.")
+    experiment: str | None = Field(None, description="The experiment that answered (null outside experiments).")
+    arm: str | None = Field(None, description="The user's arm, or 'interleaved' in an interleaving experiment.")
 
 
 class BatchRequest(BaseModel):
@@ -43,6 +48,7 @@ class SimilarItems(BaseModel):
     items: list[ScoredItem]
     model: str
     version: int
+    request_id: str
 
 
 class EventsAccepted(BaseModel):
