@@ -39,7 +39,9 @@ def attribute(shown: pd.DataFrame, events: pd.DataFrame, window: timedelta = DEF
     'window'); unattributed events are dropped."""
     cols = ["request_id", "item_id", "position", "arm", "credit", "ts", "user_id"]
     imp = shown[cols].rename(columns={c: f"imp_{c}" for c in cols})
+    imp["imp_ts"] = imp["imp_ts"].astype("datetime64[ns, UTC]")
     ev = events.copy()
+    ev["ts"] = ev["ts"].astype("datetime64[ns, UTC]")  # one resolution on both sides of the time join
     has_id = ev["request_id"].notna()
     exact = ev[has_id].merge(imp, left_on=["request_id", "item_id"], right_on=["imp_request_id", "imp_item_id"],
                              how="inner")
