@@ -180,6 +180,14 @@ def machine() -> dict[str, Any]:
             "uvicorn": uvicorn.__version__}
 
 
+def _cost_lines(cost: dict[str, Any] | None) -> list[str]:
+    if not cost:
+        return []
+    return [f"Impression logging (one write per answer, fsync batched every 0.2 s): ALS {cost['rps_with_log']:.0f} "
+            f"req/s with it, {cost['rps_without_log']:.0f} without: cost {cost['cost']:.1%} of throughput, "
+            f"goal <= 10 %: **{'met' if cost['goal_met'] else 'missed'}**.", ""]
+
+
 def write_markdown(path: Path, res: dict[str, Any]) -> None:
     m = res["machine"]
     rows = ["| endpoint | req/s (saturated, c=16) | p50 ms | p99 ms | x bare | half-load req/s | p50 ms | p99 ms |",
@@ -198,10 +206,21 @@ def write_markdown(path: Path, res: dict[str, Any]) -> None:
         *rows, "",
         f"Goals: ALS >= 0.7x bare throughput: **{'met' if res['goals']['als_throughput'] else 'missed'}**; "
         f"ALS p99 <= 10 ms at half load: **{'met' if res['goals']['als_p99_half'] else 'missed'}**.", "",
+        *_cost_lines(res.get("impression_log_cost")),
         f"Machine: {m['cpu']}, {m['cores']} cores (shared: load average {m['load_avg_at_start'][0]:.1f} at start), "
         f"{m['os']}, Python {m['python']}, FastAPI {m['fastapi']}, uvicorn {m['uvicorn']}.", "",
         f"Command: `{res['command']}`", ""]
     path.write_text("\n".join(text))
+
+
+def _impression_cost(targets: dict[str, Any]) -> dict[str, Any] | None:
+    """Throughput lost to impression logging: ALS with the log on vs off (goal: at most 10 %)."""
+    off = targets.get("recsys als (no impression log)")
+    if off is None:
+        return None
+    on_rps, off_rps = targets["recsys als"]["saturation"]["rps"], off["saturation"]["rps"]
+    cost = 1 - on_rps / off_rps
+    return {"rps_with_log": on_rps, "rps_without_log": off_rps, "cost": round(cost, 4), "goal_met": cost <= 0.10}
 
 
 def main() -> None:
@@ -211,6 +230,9 @@ def main() -> None:
     ap.add_argument("--sasrec-epochs", type=int, default=1)
     ap.add_argument("--tag", default="", help="Suffix of the result files.")
     ap.add_argument("--registry", type=Path, help="Registry folder to (re)use: trained into when it has no models.")
+    ap.add_argument("--models", default="als,sasrec", help="Served models to measure (comma-separated).")
+    ap.add_argument("--impression-cost", action="store_true",
+                    help="Also measure ALS with impression logging off (RECSYS_LOG_IMPRESSIONS=false).")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if shutil.which("wrk") is None:
@@ -240,16 +262,19 @@ def main() -> None:
         finally:
             stop(proc)
 
-        port = free_port()
-        proc = start([str(VENV_BIN / "recsys"), "serve", "--registry", str(registry), "--host", "127.0.0.1",
-                      "--port", str(port), "--landing", str(tmp / "landing")],
-                     f"http://127.0.0.1:{port}/ready", env={"OMP_NUM_THREADS": "1"})
-        try:
-            for model in ("als", "sasrec"):
-                targets[f"recsys {model}"] = measure(model, f"http://127.0.0.1:{port}", tmp, users, model,
-                                                     args.duration, args.connections)
-        finally:
-            stop(proc)
+        variants = [("", "true")] + ([(" (no impression log)", "false")] if args.impression_cost else [])
+        for suffix, log_impressions in variants:
+            port = free_port()
+            proc = start([str(VENV_BIN / "recsys"), "serve", "--registry", str(registry), "--host", "127.0.0.1",
+                          "--port", str(port), "--landing", str(tmp / "landing")],
+                         f"http://127.0.0.1:{port}/ready",
+                         env={"OMP_NUM_THREADS": "1", "RECSYS_LOG_IMPRESSIONS": log_impressions})
+            try:
+                for model in [m for m in args.models.split(",") if m] if not suffix else ["als"]:
+                    targets[f"recsys {model}{suffix}"] = measure(model, f"http://127.0.0.1:{port}", tmp, users,
+                                                                 model, args.duration, args.connections)
+            finally:
+                stop(proc)
 
     bare = targets["bare FastAPI"]["saturation"]["rps"]
     for r in targets.values():
@@ -257,6 +282,7 @@ def main() -> None:
     als = targets["recsys als"]
     res = {"bench": "serve", "machine": mach, "data": data, "duration_s": args.duration, "targets": targets,
            "goals": {"als_throughput": als["ratio_to_bare"] >= 0.7, "als_p99_half": als["half_load"]["p99_ms"] <= 10},
+           "impression_log_cost": _impression_cost(targets),
            "command": "python bench/serve.py " + " ".join(sys.argv[1:])}
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = "serve" + (f"-{args.tag}" if args.tag else "")

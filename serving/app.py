@@ -51,7 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.info("serving %s from %s", result["models"] or "no model yet", settings.registry)
         app.state.service = ServiceState(settings, holder, store, EventSink(settings.landing_folder), metrics)
         app.state.online = OnlineEval(ExperimentRouter(settings.registry, holder, settings.experiments_poll_s),
-                                      ImpressionLog(settings.landing_folder, settings.impression_flush_s))
+                                      ImpressionLog(settings.landing_folder, settings.impression_flush_s)
+                                      if settings.log_impressions else None)
         poller = asyncio.create_task(_poll(holder, metrics, settings.reload_interval_s)) \
             if settings.reload_interval_s > 0 else None
         try:

@@ -83,7 +83,7 @@ class ExperimentRouter:
 class OnlineEval:
     """What the recommendation routes call: experiment answers and impression logging."""
 
-    def __init__(self, router: ExperimentRouter, impressions: ImpressionLog) -> None:
+    def __init__(self, router: ExperimentRouter, impressions: ImpressionLog | None) -> None:
         self.router = router
         self.impressions = impressions
 
@@ -94,6 +94,8 @@ class OnlineEval:
         answer["request_id"] = request_id
         answer.setdefault("experiment", None)
         answer.setdefault("arm", None)
+        if self.impressions is None:
+            return answer
         now = datetime.now(UTC)
         self.impressions.append({
             "request_id": request_id, "ts": now.isoformat(timespec="microseconds"), "surface": surface,
@@ -139,7 +141,8 @@ class OnlineEval:
         return self.logged(answer, "user", credit=credit)
 
     def close(self) -> None:
-        self.impressions.close()
+        if self.impressions is not None:
+            self.impressions.close()
 
 
 async def get_online(request: Request) -> OnlineEval:

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     reports_dir: Path | None = Field(default=None, description="Folder of rendered HTML reports (/reports).")
     lake_dir: Path | None = Field(default=None, description="Lake read by /experiments reports (default: lake/ "
                                                              "next to the registry).")
+    log_impressions: bool = Field(
+        default=True, description="Log every answered list to landing/impressions-*.jsonl (online evaluation "
+                                  "needs it; off only to measure its cost).")
     impression_flush_s: float = Field(
         default=0.2, gt=0, le=10, description="Impressions are fsynced at most this long after they are written.")
     experiments_poll_s: float = Field(default=1.0, ge=0, description="How often experiment definitions are polled.")

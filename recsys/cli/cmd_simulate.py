@@ -21,8 +21,11 @@ def simulate(
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as one JSON object on stdout."),
 ) -> None:
     """Ask for recommendations, examine lists with a position bias, click and buy by true tastes, post events."""
+    import logging
+
     from recsys.simulate.client import simulate as run
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per simulated request otherwise
     with user_errors():
         report = run(service, truth, users=users, requests=requests, seed=seed, k=k, max_seconds=max_seconds)
         if as_json:

@@ -55,3 +55,26 @@ def write_experiment_report(report: Mapping[str, Any], out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(out, render_experiment_html(report))
     return out
+
+
+def render_running_reports(registry: Path, lake: Path, out_dir: Path, day: str) -> list[str]:
+    """Render ``out_dir/<experiment>-<day>.html`` for every running experiment that has impressions in the lake;
+    a re-run for the same day rewrites the same files. Returns the paths written."""
+    import logging
+
+    from recsys.errors import InputError
+    from recsys.experiments.definitions import ExperimentStore
+    from recsys.experiments.report import experiment_report
+
+    log = logging.getLogger(__name__)
+    written = []
+    for exp in ExperimentStore(registry).list():
+        if not exp.running:
+            continue
+        try:
+            report = experiment_report(registry, lake, exp.name)
+        except InputError as err:
+            log.warning("experiment %s: no report yet (%s)", exp.name, err)
+            continue
+        written.append(str(write_experiment_report(report, Path(out_dir) / f"{exp.name}-{day}.html")))
+    return written

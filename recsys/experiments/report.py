@@ -85,9 +85,9 @@ def _num(v: float) -> float | None:
     return float(v) if v is not None and math.isfinite(v) else None
 
 
-def _lift(control: ArmStats, treatment: ArmStats, looks: list[tuple[float, float]]) -> dict[str, Any]:
+def _lift(control: ArmStats, treatment: ArmStats, looks: list[tuple[float, float, int]]) -> dict[str, Any]:
     out = relative_lift(control, treatment)
-    seq = sequential_p_values([*looks, (float(out["relative"]), float(out["se"]))])  # type: ignore[arg-type]
+    seq = sequential_p_values([*looks, (float(out["relative"]), float(out["se"]), control.n + treatment.n)])  # type: ignore[arg-type]
     return {"relative": _num(out["relative"]), "ci": [_num(x) for x in out["ci"]],  # type: ignore[union-attr]
             "p_value": _num(out["p_value"]), "always_valid_p_value": _num(seq[-1])}  # type: ignore[arg-type]
 
@@ -103,7 +103,8 @@ def _daily_looks(per_imp: pd.DataFrame, control: str, treatment: str, metric: st
             continue
         r = relative_lift(arms[control][metric], arms[treatment][metric])
         looks.append({"date": pd.Timestamp(day).date().isoformat(), "relative": _num(r["relative"]),  # type: ignore
-                      "se": _num(r["se"]), "p_value": _num(r["p_value"])})  # type: ignore[arg-type]
+                      "se": _num(r["se"]), "p_value": _num(r["p_value"]),  # type: ignore[arg-type]
+                      "users": arms[control][metric].n + arms[treatment][metric].n})
     return looks
 
 
@@ -199,7 +200,8 @@ def _ab(report: dict[str, Any], exp: Experiment, per_imp: pd.DataFrame, n_items:
     cs, ts = _metric_stats(users.loc[control]), _metric_stats(users.loc[treatment])
     for metric in METRICS:
         looks = _daily_looks(per_imp, control, treatment, metric)
-        pairs = [(lk["relative"], lk["se"]) for lk in looks if lk["relative"] is not None and lk["se"] is not None]
+        pairs = [(lk["relative"], lk["se"], lk["users"]) for lk in looks
+                 if lk["relative"] is not None and lk["se"] is not None]
         report["lifts"][metric] = _lift(cs[metric], ts[metric], pairs) | {"looks": looks}
     report["lift"].update({k: v for k, v in report["lifts"]["ctr"].items() if k != "looks"})
     report["p_value"] = report["lift"]["p_value"]

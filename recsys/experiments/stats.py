@@ -18,7 +18,10 @@ from scipy import stats as st
 SRM_ALPHA = 0.001
 """Sample-ratio mismatch is flagged below this chi-square p-value (GrowthBook's default)."""
 MSPRT_TAU = 0.1
-"""Standard deviation of the mSPRT mixing prior on the relative lift: effects of about +-10 % are expected."""
+"""Default standard deviation of the mSPRT mixing prior on the relative lift (when no user count is given)."""
+MSPRT_TUNE_USERS = 1000
+"""The mixing prior is scaled to the per-user spread (tau = se * sqrt(n / MSPRT_TUNE_USERS), GrowthBook-style):
+the always-valid test is most sensitive for effects that need about this many users to show."""
 
 
 @dataclass(frozen=True)
@@ -92,12 +95,19 @@ def msprt_p_value(estimate: float, se: float, tau: float = MSPRT_TAU) -> float:
     return float(min(1.0, math.exp(-log_ratio)))
 
 
-def sequential_p_values(looks: Iterable[tuple[float, float]], tau: float = MSPRT_TAU) -> list[float]:
-    """Always-valid p-values after each look (estimate, se): the running minimum of the mSPRT p-values."""
+def mixing_sd(se: float, n: int, tune_users: int = MSPRT_TUNE_USERS) -> float:
+    """The mSPRT prior's standard deviation for a look with `n` users and standard error `se` (se * sqrt(n) is the
+    per-user spread, so the prior stays the same effect size as users accrue)."""
+    return se * math.sqrt(n / tune_users) if se > 0 and n > 0 else MSPRT_TAU
+
+
+def sequential_p_values(looks: Iterable[tuple[float, float, int]], tune_users: int = MSPRT_TUNE_USERS
+                        ) -> list[float]:
+    """Always-valid p-values after each look (estimate, se, users): the running minimum of mSPRT p-values."""
     out: list[float] = []
     best = 1.0
-    for est, se in looks:
-        p = msprt_p_value(est, se, tau)
+    for est, se, n in looks:
+        p = msprt_p_value(est, se, mixing_sd(se, n, tune_users))
         if math.isfinite(p):
             best = min(best, p)
         out.append(best)

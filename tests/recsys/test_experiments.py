@@ -71,8 +71,8 @@ def test_srm_flags_a_skewed_split_and_passes_a_fair_one():
 def test_msprt_is_more_conservative_than_fixed_horizon_and_its_running_minimum_never_rises():
     assert msprt_p_value(0.0, 0.05) == 1.0
     assert msprt_p_value(0.2, 0.05) < 0.05 < msprt_p_value(0.1, 0.05)  # z = 2 passes fixed-horizon, not mSPRT
-    seq = sequential_p_values([(0.2, 0.05), (0.0, 0.05), (0.1, 0.05)])
-    assert seq[0] == seq[1] == seq[2] == msprt_p_value(0.2, 0.05)
+    seq = sequential_p_values([(0.2, 0.05, 1000), (0.0, 0.05, 1000), (0.1, 0.05, 1000)])
+    assert seq[0] == seq[1] == seq[2] == msprt_p_value(0.2, 0.05, 0.05)  # tau = se at the tuning size
 
 
 def test_sign_test_by_hand():
@@ -209,7 +209,7 @@ def test_impressions_are_validated_quarantined_deduplicated_and_conserved(tmp_pa
     table = read_impressions(tmp_path / "lake")
     assert sorted(table["request_id"].to_pylist()) == ["r1", "r2"]
     assert table["items"].to_pylist()[0] == ["i1", "i2"]
-    assert list((tmp_path / "lake" / "impressions").iterdir())[0].name == "dt=2026-03-09"
+    assert [p.name for p in (tmp_path / "lake" / "impressions").iterdir()] == ["dt=2026-03-09"]
     quarantined = pq.read_table(next((tmp_path / "lake" / "quarantine").rglob("*.parquet")))
     assert sorted(quarantined["reason"].to_pylist()) == sorted(
         ["malformed_json", "missing_request_id", "bad_items", "ts_too_old", "bad_credit", "bad_surface"])
