@@ -28,6 +28,7 @@ from recsys.ingest.arrowutil import (
     null_scalar,
     str_scalar,
 )
+from recsys.ingest.positions import parse_position
 
 ID_FIELDS = ("event_id", "user_id", "item_id", "event_type", "session_id", "request_id")
 FIELDS = (*ID_FIELDS, "ts", "value", "properties", "position")
@@ -282,30 +283,6 @@ def _properties(col: pa.Array | None, n: int) -> tuple[pa.Array, pa.Array | None
     return text, pc.and_(pc.fill_null(bad, bool_scalar(False)), pc.is_valid(text))
 
 
-def parse_position(col: pa.Array | None, n: int) -> tuple[pa.Array, pa.Array | None]:
-    """int32 positions (1 = top of the list) and a mask of present values that are not whole numbers >= 1."""
-    if col is None:
-        return pa.nulls(n, pa.int32()), None
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
-    t = col.type
-    if pa.types.is_null(t):
-        return pa.nulls(n, pa.int32()), None
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        values, bad = parse_numbers(col.cast(pa.string()))
-    elif pa.types.is_integer(t) or pa.types.is_floating(t):
-        values, bad = col.cast(pa.float64()), bool_to_arrow(np.zeros(n, dtype=bool))
-    else:
-        return pa.nulls(n, pa.int32()), bool_to_arrow(np.ones(n, dtype=bool))
-    v = pc.fill_null(values, 1.0).to_numpy(zero_copy_only=False)
-    with np.errstate(invalid="ignore"):
-        wrong = ~np.isfinite(v) | (v < 1) | (v > 2**31 - 1) | (v != np.floor(v))
-    bad = pc.or_(pc.fill_null(bad, bool_scalar(False)), pc.and_(bool_to_arrow(wrong), pc.is_valid(values)))
-    whole = int_to_arrow(np.where(wrong, 0, v).astype(np.int64))
-    ints = pc.if_else(bool_to_arrow(wrong), null_scalar(pa.int64()), whole)
-    return pc.if_else(pc.is_valid(values), ints, null_scalar(pa.int64())).cast(pa.int32()), bad
-
-
 @dataclass
 class Validated:
     """Accepted rows in `EVENT_SCHEMA` (event_id may still be null: derive it) and rejected positions with reasons."""
@@ -392,7 +369,7 @@ def validate(columns: dict[str, pa.Array], n: int, rules: Rules, *, ascii_only: 
                        else "bad_type_properties", bad))
     out["properties"] = props
 
-    position, bad = parse_position(columns.get("position"), n)
+    position, bad = parse_position(columns.get("position"), n, parse_numbers)
     if bad is not None:
         checks.append(("bad_position", bad))
     out["position"] = position
