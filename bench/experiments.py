@@ -76,8 +76,8 @@ def aa_once(n: int, rng: np.random.Generator) -> dict[str, bool]:
         if c.n < 2 or t.n < 2:
             continue
         r = relative_lift(c, t)
-        fixed.append(r["p_value"])
-        looks.append((r["relative"], r["se"], c.n + t.n))
+        fixed.append(r.p_value)
+        looks.append((r.relative, r.se, c.n + t.n))
     seq = sequential_p_values(looks)
     return {"end": fixed[-1] < ALPHA, "peeking": min(fixed) < ALPHA, "always_valid": seq[-1] < ALPHA}
 
@@ -117,7 +117,7 @@ def train(root: Path, users: int, epochs: int) -> dict[str, Any]:
         return json.loads((root / "offline.json").read_text())
     generate_events(root / "landing", users=users, items=300, days=14, seed=3)
     ingest([root / "landing"], root / "lake")
-    run = run_training(root / "lake", root / "registry", models=["popularity", "als", "sasrec"], split="loo",
+    run = run_training(root / "lake", root / "registry", models=["popularity", "itemknn", "als", "sasrec"], split="loo",
                        epochs=epochs, promote=True, params={"sasrec": {"max_len": 50}})
     offline = {m: {"ndcg@10": r["ndcg@10"], "hr@10": r["hr@10"]} for m, r in run["models"].items()}
     (root / "offline.json").write_text(json.dumps(offline))
@@ -179,7 +179,7 @@ def power_ab(pa: np.ndarray, pb: np.ndarray, n: int, sims: int, reqs: int, rng: 
             clicked = rng.binomial(reqs, q[arm][users])
             stats.append(ArmStats.from_arrays(np.full(len(users), reqs), clicked))
         r = relative_lift(stats[0], stats[1])
-        wins += r["p_value"] < ALPHA and r["relative"] > 0
+        wins += r.p_value < ALPHA and r.relative > 0
     return wins / sims
 
 
@@ -200,18 +200,25 @@ def power_interleaving(probs: np.ndarray, credit: np.ndarray, n: int, sims: int,
 
 
 def users_needed(power_at: Any, sims: int, reqs: int, rng: np.random.Generator) -> dict[str, Any]:
-    curve = {}
+    """Power on the doubling grid until it reaches 80 %; the user count at 80 % interpolated in log(users)."""
+    curve: dict[int, float] = {}
+    prev: tuple[int, float] | None = None
     for n in GRID:
         curve[n] = power_at(n, sims, reqs, rng)
         if curve[n] >= 0.8:
-            return {"users_for_80pct_power": n, "curve": curve}
-    return {"users_for_80pct_power": None, "curve": curve}
+            needed = float(n)
+            if prev is not None and curve[n] > prev[1]:
+                frac = (0.8 - prev[1]) / (curve[n] - prev[1])
+                needed = float(np.exp(np.log(prev[0]) + frac * (np.log(n) - np.log(prev[0]))))
+            return {"users_for_80pct_power": round(needed), "grid_users": n, "curve": curve}
+        prev = (n, curve[n])
+    return {"users_for_80pct_power": None, "grid_users": None, "curve": curve}
 
 
 def power(root: Path, sims: int, reqs: int, rng: np.random.Generator) -> dict[str, Any]:
-    data = click_probabilities(root, ["popularity", "als", "sasrec"])
+    data = click_probabilities(root, ["popularity", "itemknn", "als", "sasrec"])
     out = {}
-    for a, b in (("als", "sasrec"), ("popularity", "sasrec")):
+    for a, b in (("als", "sasrec"), ("itemknn", "sasrec"), ("als", "itemknn"), ("popularity", "sasrec")):
         t = time.perf_counter()
         probs, credit = interleavings(data, a, b)
         ab = users_needed(lambda n, s, r, g, a=a, b=b: power_ab(data["probs"][a], data["probs"][b], n, s, r, g),

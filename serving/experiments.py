@@ -122,10 +122,11 @@ class OnlineEval:
 
     def _interleaved(self, exp: Experiment, k: int, rank: Ranker) -> dict[str, Any] | None:
         names = list(exp.arms)[:2]
-        models = [self.router.model(exp.arms[n]) for n in names]
-        if models[0] is None or models[1] is None:
+        lm_a, lm_b = self.router.model(exp.arms[names[0]]), self.router.model(exp.arms[names[1]])
+        if lm_a is None or lm_b is None:
             return None
-        first, second = rank(models[0]), rank(models[1])
+        models = (lm_a, lm_b)
+        first, second = rank(lm_a), rank(lm_b)
         request_id = uuid.uuid4().hex
         scores = {n: {i["item_id"]: i["score"] for i in a["items"]} for n, a in zip(names, (first, second),
                                                                                       strict=True)}

@@ -87,9 +87,9 @@ def _num(v: float) -> float | None:
 
 def _lift(control: ArmStats, treatment: ArmStats, looks: list[tuple[float, float, int]]) -> dict[str, Any]:
     out = relative_lift(control, treatment)
-    seq = sequential_p_values([*looks, (float(out["relative"]), float(out["se"]), control.n + treatment.n)])  # type: ignore[arg-type]
-    return {"relative": _num(out["relative"]), "ci": [_num(x) for x in out["ci"]],  # type: ignore[union-attr]
-            "p_value": _num(out["p_value"]), "always_valid_p_value": _num(seq[-1])}  # type: ignore[arg-type]
+    seq = sequential_p_values([*looks, (out.relative, out.se, control.n + treatment.n)])
+    return {"relative": _num(out.relative), "ci": [_num(x) for x in out.ci], "p_value": _num(out.p_value),
+            "always_valid_p_value": _num(seq[-1])}
 
 
 def _daily_looks(per_imp: pd.DataFrame, control: str, treatment: str, metric: str) -> list[dict[str, Any]]:
@@ -102,9 +102,8 @@ def _daily_looks(per_imp: pd.DataFrame, control: str, treatment: str, metric: st
         if len(arms) < 2:
             continue
         r = relative_lift(arms[control][metric], arms[treatment][metric])
-        looks.append({"date": pd.Timestamp(day).date().isoformat(), "relative": _num(r["relative"]),  # type: ignore
-                      "se": _num(r["se"]), "p_value": _num(r["p_value"]),  # type: ignore[arg-type]
-                      "users": arms[control][metric].n + arms[treatment][metric].n})
+        looks.append({"date": pd.Timestamp(day).date().isoformat(), "relative": _num(r.relative), "se": _num(r.se),
+                      "p_value": _num(r.p_value), "users": arms[control][metric].n + arms[treatment][metric].n})
     return looks
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats as st
@@ -64,20 +65,28 @@ class ArmStats:
         return max(0.0, (vy - 2 * r * cxy + r * r * vx) / (mx * mx * n))
 
 
-def relative_lift(control: ArmStats, treatment: ArmStats, alpha: float = 0.05) -> dict[str, float | list[float]]:
+@dataclass(frozen=True)
+class Lift:
+    """A relative lift with its interval, two-sided p-value and standard error (NaN where undefined)."""
+
+    relative: float
+    ci: tuple[float, float]
+    p_value: float
+    se: float
+
+
+def relative_lift(control: ArmStats, treatment: ArmStats, alpha: float = 0.05) -> Lift:
     """Relative lift treatment / control - 1 with its (1 - alpha) interval and two-sided p-value (delta method)."""
     c, t = control.value, treatment.value
     if not (c > 0 and math.isfinite(t)):
-        return {"relative": math.nan, "ci": [math.nan, math.nan], "p_value": math.nan, "se": math.nan}
+        return Lift(math.nan, (math.nan, math.nan), math.nan, math.nan)
     lift = t / c - 1
     var = treatment.variance / (c * c) + (t * t) * control.variance / c**4
     se = math.sqrt(var) if var > 0 else 0.0
     if se == 0:
-        p = 1.0 if lift == 0 else 0.0
-        return {"relative": lift, "ci": [lift, lift], "p_value": p, "se": 0.0}
-    z = st.norm.ppf(1 - alpha / 2)
-    p = float(2 * st.norm.sf(abs(lift) / se))
-    return {"relative": lift, "ci": [lift - z * se, lift + z * se], "p_value": p, "se": se}
+        return Lift(lift, (lift, lift), 1.0 if lift == 0 else 0.0, 0.0)
+    z = float(st.norm.ppf(1 - alpha / 2))
+    return Lift(lift, (lift - z * se, lift + z * se), float(2 * st.norm.sf(abs(lift) / se)), se)
 
 
 def msprt_p_value(estimate: float, se: float, tau: float = MSPRT_TAU) -> float:
@@ -138,7 +147,7 @@ def sign_test(wins: int, losses: int) -> float:
     return float(st.binomtest(wins, n, 0.5).pvalue)
 
 
-def interleaving_summary(prefs: Sequence[int]) -> dict[str, float | int]:
+def interleaving_summary(prefs: Sequence[int]) -> dict[str, Any]:
     """Wins (+1), ties (0), losses (-1) of arm A over requests with a click; the share of A wins among decided
     ones, Delta_AB = (wins + ties / 2) / total - 0.5, and the sign test's p-value."""
     wins = sum(1 for p in prefs if p > 0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,7 +70,8 @@ def write_truth(out_dir: Path, truth: Truth) -> Path:
     path = Path(out_dir) / TRUTH_FILE
     tmp = path.with_name("." + path.name + ".tmp")
     with open(tmp, "wb") as f:
-        np.savez(f, **{k: np.asarray(v) for k, v in truth.__dict__.items()})
+        arrays: dict[str, Any] = {k: np.asarray(v) for k, v in truth.__dict__.items()}
+        np.savez(f, **arrays)
     tmp.replace(path)
     return path
 
@@ -88,4 +90,6 @@ def load_truth(folder: Path) -> Truth:
     missing = sorted(set(Truth.__dataclass_fields__) - set(fields))
     if missing:
         raise InputError(f"{path} lacks {', '.join(missing)}: regenerate it with this version of `recsys generate`")
-    return Truth(**{k: float(v) if k in scalars else v for k, v in fields.items() if k in Truth.__dataclass_fields__})
+    kwargs: dict[str, Any] = {k: float(v) if k in scalars else v for k, v in fields.items()
+                              if k in Truth.__dataclass_fields__}
+    return Truth(**kwargs)

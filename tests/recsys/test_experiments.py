@@ -55,10 +55,10 @@ def test_relative_lift_of_means_matches_a_hand_computation():
     out = relative_lift(control, treatment)
     var_c, var_t = (5 / 3) / 4, (5 / 3) / 4
     se = math.sqrt(var_t / 2.5**2 + 3.5**2 * var_c / 2.5**4)
-    assert out["relative"] == pytest.approx(0.4)
-    assert out["se"] == pytest.approx(se)
-    assert out["ci"] == pytest.approx([0.4 - 1.959964 * se, 0.4 + 1.959964 * se], rel=1e-5)
-    assert out["p_value"] == pytest.approx(2 * (1 - 0.5 * (1 + math.erf(0.4 / se / math.sqrt(2)))))
+    assert out.relative == pytest.approx(0.4)
+    assert out.se == pytest.approx(se)
+    assert out.ci == pytest.approx((0.4 - 1.959964 * se, 0.4 + 1.959964 * se), rel=1e-5)
+    assert out.p_value == pytest.approx(2 * (1 - 0.5 * (1 + math.erf(0.4 / se / math.sqrt(2)))))
 
 
 def test_srm_flags_a_skewed_split_and_passes_a_fair_one():
