@@ -19,6 +19,17 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def _p(value: Any) -> str:
+    """A p-value: 4 decimals, or 2 significant digits below 0.0001."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value:.2g}" if value < 1e-4 else f"{value:.4f}"
+
+
+def _ci95(se: Any) -> str:
+    return "–" if se is None else f"± {1.96 * se:.4f}"
+
+
 def _pct(value: Any) -> str:
     return "–" if value is None else f"{value * 100:+.1f} %"
 
@@ -31,6 +42,8 @@ def render_experiment_html(report: Mapping[str, Any]) -> str:
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
     env.filters["f"] = _fmt
     env.filters["pct"] = _pct
+    env.filters["p"] = _p
+    env.filters["ci95"] = _ci95
     return env.get_template("experiment.html.j2").render(r=report)
 
 
