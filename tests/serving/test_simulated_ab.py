@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from serving_support import serve, settings_for
@@ -59,6 +60,12 @@ def test_the_truly_better_treatment_wins_a_small_simulated_ab(trained, tmp_path)
     assert arms["treatment"]["offline"]["model"] == "itemknn" and "ndcg@10" in arms["treatment"]["offline"]["metrics"]
     html = render_experiment_html(rep)
     assert "<script src" not in html and "knn" in html and "itemknn" in html
+    with serve(settings) as base:  # the service reports from the lake next to its registry
+        served = httpx.get(f"{base}/experiments/knn", params={"format": "json"}, timeout=60).json()
+        page = httpx.get(f"{base}/experiments/knn", timeout=60)
+    assert served["arms"]["treatment"]["clicks"] == arms["treatment"]["clicks"]
+    assert served["lift"]["p_value"] == pytest.approx(rep["lift"]["p_value"])
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
 
 
 def test_the_simulator_is_deterministic_for_a_seed_and_loopback_only(trained, tmp_path):
