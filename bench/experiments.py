@@ -168,29 +168,43 @@ def interleavings(data: dict[str, Any], a: str, b: str, variants: int = 16, k: i
     return probs, credit
 
 
-def power_ab(pa: np.ndarray, pb: np.ndarray, n: int, sims: int, reqs: int, rng: np.random.Generator) -> float:
+def _propensity(n: int, spread: float, rng: np.random.Generator) -> np.ndarray:
+    """Per-user click propensity, lognormal with mean 1 (spread 0: identical users)."""
+    return np.exp(rng.normal(-spread * spread / 2, spread, n)) if spread > 0 else np.ones(n)
+
+
+def _with_propensity(p: np.ndarray, f: np.ndarray, cap: np.ndarray) -> np.ndarray:
+    """Click probabilities of users with propensities `f` (capped like the simulator's max_click)."""
+    shape = (len(f),) + (1,) * (p.ndim - 1)
+    return np.minimum(p * f.reshape(shape), cap)
+
+
+def power_ab(pa: np.ndarray, pb: np.ndarray, cap: np.ndarray, spread: float, n: int, sims: int, reqs: int,
+             rng: np.random.Generator) -> float:
     """Share of A/B experiments of `n` users (half each arm, `reqs` lists each) where b's CTR lift is significant."""
-    q = {0: 1 - np.prod(1 - pa, axis=1), 1: 1 - np.prod(1 - pb, axis=1)}  # P(a list gets a click)
     wins = 0
     for _ in range(sims):
         stats = []
-        for arm in (0, 1):
-            users = rng.integers(0, len(pa), n // 2)
-            clicked = rng.binomial(reqs, q[arm][users])
+        for probs in (pa, pb):
+            users = rng.integers(0, len(probs), n // 2)
+            p = _with_propensity(probs[users], _propensity(len(users), spread, rng), cap)
+            clicked = rng.binomial(reqs, 1 - np.prod(1 - p, axis=1))  # lists with a click
             stats.append(ArmStats.from_arrays(np.full(len(users), reqs), clicked))
         r = relative_lift(stats[0], stats[1])
         wins += r.p_value < ALPHA and r.relative > 0
     return wins / sims
 
 
-def power_interleaving(probs: np.ndarray, credit: np.ndarray, n: int, sims: int, reqs: int,
-                       rng: np.random.Generator) -> float:
+def power_interleaving(probs: np.ndarray, credit: np.ndarray, cap: np.ndarray, spread: float, n: int, sims: int,
+                       reqs: int, rng: np.random.Generator) -> float:
     """Share of interleaving experiments of `n` users (`reqs` lists each) where the sign test favours b."""
     wins = 0
     for _ in range(sims):
-        users = np.repeat(rng.integers(0, len(probs), n), reqs)
+        users = rng.integers(0, len(probs), n)
+        f = np.repeat(_propensity(n, spread, rng), reqs)
+        users = np.repeat(users, reqs)
         variant = rng.integers(0, probs.shape[1], len(users))
-        p, c = probs[users, variant], credit[users, variant]
+        p, c = _with_propensity(probs[users, variant], f, cap), credit[users, variant]
         clicks = rng.random(p.shape) < p
         b = (clicks & (c == 1)).sum(axis=1)
         a = (clicks & (c == 0)).sum(axis=1)
@@ -215,22 +229,32 @@ def users_needed(power_at: Any, sims: int, reqs: int, rng: np.random.Generator) 
     return {"users_for_80pct_power": None, "grid_users": None, "curve": curve}
 
 
+SPREADS = (0.0, 1.0)
+"""Per-user click propensity spreads (lognormal sigma): identical users, and users who differ in how much they
+click by a factor of about e either way, as logs show; interleaving's edge grows with that spread."""
+
+
 def power(root: Path, sims: int, reqs: int, rng: np.random.Generator) -> dict[str, Any]:
+    from recsys.simulate.behaviour import Behaviour
+
     data = click_probabilities(root, ["popularity", "itemknn", "als", "sasrec"])
+    cap = Behaviour().max_click / np.arange(1, 11) ** Behaviour().position_decay
     out = {}
     for a, b in (("als", "sasrec"), ("itemknn", "sasrec"), ("als", "itemknn"), ("popularity", "sasrec")):
-        t = time.perf_counter()
         probs, credit = interleavings(data, a, b)
-        ab = users_needed(lambda n, s, r, g, a=a, b=b: power_ab(data["probs"][a], data["probs"][b], n, s, r, g),
-                          sims, reqs, rng)
-        il = users_needed(lambda n, s, r, g, p=probs, c=credit: power_interleaving(p, c, n, s, r, g), sims, reqs, rng)
-        na, ni = ab["users_for_80pct_power"], il["users_for_80pct_power"]
-        ctr = {m: float((1 - np.prod(1 - data["probs"][m], axis=1)).mean()) for m in (a, b)}
-        out[f"{b}_vs_{a}"] = {"ab": ab, "interleaving": il, "list_ctr": ctr,
-                              "ratio": (na / ni) if na and ni else None,
-                              "goal_10x": bool(na and ni and na / ni >= 10),
-                              "seconds": round(time.perf_counter() - t, 1)}
-        log.info("%s vs %s: A/B %s users, interleaving %s users", b, a, na, ni)
+        for spread in SPREADS:
+            t = time.perf_counter()
+            ab = users_needed(lambda n, s, r, g, a=a, b=b, sp=spread: power_ab(
+                data["probs"][a], data["probs"][b], cap, sp, n, s, r, g), sims, reqs, rng)
+            il = users_needed(lambda n, s, r, g, p=probs, c=credit, sp=spread: power_interleaving(
+                p, c, cap, sp, n, s, r, g), sims, reqs, rng)
+            na, ni = ab["users_for_80pct_power"], il["users_for_80pct_power"]
+            ctr = {m: float((1 - np.prod(1 - data["probs"][m], axis=1)).mean()) for m in (a, b)}
+            out[f"{b}_vs_{a}@spread{spread:g}"] = {
+                "a": a, "b": b, "propensity_spread": spread, "ab": ab, "interleaving": il, "list_ctr": ctr,
+                "ratio": (na / ni) if na and ni else None, "goal_10x": bool(na and ni and na / ni >= 10),
+                "seconds": round(time.perf_counter() - t, 1)}
+            log.info("%s vs %s, spread %g: A/B %s users, interleaving %s users", b, a, spread, na, ni)
     return out
 
 
@@ -239,8 +263,11 @@ def machine() -> dict[str, Any]:
             "os": platform.platform(), "python": platform.python_version()}
 
 
-def _n(v: Any) -> str:
-    return f"{v:,}" if v else f"> {GRID[-1]:,}"
+def _n(r: dict[str, Any]) -> str:
+    v = r["users_for_80pct_power"]
+    if not v:
+        return f"> {GRID[-1]:,}"
+    return f"<= {v:,}" if r["grid_users"] == GRID[0] else f"{v:,}"  # already powered at the smallest count
 
 
 def write_markdown(path: Path, res: dict[str, Any]) -> None:
@@ -264,15 +291,21 @@ def write_markdown(path: Path, res: dict[str, Any]) -> None:
              f"to each model's lists with the simulator's behaviour; {res['power_sims']} simulated experiments per "
              f"user count, {res['requests_per_user']} lists per user. Offline NDCG@10: "
              + ", ".join(f"{k} {v['ndcg@10']:.4f}" for k, v in res["offline"].items()) + ".", "",
-             "| comparison | list CTR (a, b) | A/B users | interleaving users | ratio | goal >= 10x |",
-             "|---|---|---:|---:|---:|---|"]
-    for name, p in res["power"].items():
+             "| b over a | list CTR (a, b) | click propensity spread | A/B users | interleaving users | ratio | "
+             "goal >= 10x |", "|---|---|---:|---:|---:|---:|---|"]
+    for p in res["power"].values():
         ctr = ", ".join(f"{v:.4f}" for v in p["list_ctr"].values())
-        ratio = f"{p['ratio']:.0f}x" if p["ratio"] else "–"
-        lines.append(f"| {name} | {ctr} | {_n(p['ab']['users_for_80pct_power'])} | "
-                     f"{_n(p['interleaving']['users_for_80pct_power'])} | {ratio} | "
+        bound = ">= " if p["interleaving"]["grid_users"] == GRID[0] else ""
+        ratio = f"{bound}{p['ratio']:.1f}x" if p["ratio"] else "–"
+        lines.append(f"| {p['b']} over {p['a']} | {ctr} | {p['propensity_spread']:g} | {_n(p['ab'])} | "
+                     f"{_n(p['interleaving'])} | {ratio} | "
                      f"**{'met' if p['goal_10x'] else 'missed'}** |")
-    lines += ["", "Impression logging cost: see `serve-impressions.md` (bench/serve.py --impression-cost).", "",
+    lines += ["", "A/B tests the report's CTR lift (delta method, users as the unit, two-sided); interleaving tests "
+              "the per-request preference with the report's sign test. Click propensity spread is the sigma of a "
+              "lognormal factor (mean 1) on each user's click probabilities: 0 makes users differ only in tastes; 1 "
+              "adds the differences in how much people click that real logs show. Interleaving compares both lists "
+              "within one user, so that spread cancels out of it, while it adds variance to A/B.", "",
+              "Impression logging cost: see `serve-impressions.md` (bench/serve.py --impression-cost).", "",
               f"Machine: {m['cpu']}, {m['cores']} cores shared with other work (load average "
               f"{m['load_avg_at_start'][0]:.1f} at start), {m['os']}, Python {m['python']}; "
               f"{res['seconds']:.0f} s in all.", "", f"Command: `{res['command']}`", ""]
