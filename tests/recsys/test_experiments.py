@@ -231,3 +231,28 @@ def test_events_carry_request_id_and_position_through_ingestion(tmp_path, fast):
     got = read_events(tmp_path / "lake").to_pylist()
     by_id = {r["event_id"]: (r["request_id"], r["position"]) for r in got}
     assert by_id == {"e1": ("r1", 3), "e2": (None, None), "e3": ("r2", 4)}
+
+
+def test_experiment_commands_start_list_stop_and_refuse_clearly(registry, tmp_path):
+    from typer.testing import CliRunner
+
+    from recsys.cli import _load_commands
+    from recsys.cli.app import app
+
+    _load_commands()
+    run = CliRunner().invoke
+    reg = str(registry.root)
+    ok = run(app, ["experiment", "start", "w", "--registry", reg, "--arm", "control=popularity",
+                   "--arm", "treatment=other@1", "--weight", "control=20", "--weight", "treatment=80", "--salt", "s"])
+    assert ok.exit_code == 0, ok.output
+    listed = json.loads(run(app, ["experiment", "list", "--registry", reg, "--json"]).output)
+    exp = listed["experiments"][0]
+    assert exp["weights"] == {"control": 20.0, "treatment": 80.0} and exp["arms"]["treatment"] == "other@1"
+    assert exp["salt"] == "s" and exp["status"] == "running"
+    bad = run(app, ["experiment", "start", "x", "--registry", reg, "--arm", "control=popularity",
+                    "--arm", "treatment=other", "--weight", "nobody=5"])
+    assert bad.exit_code == 2 and "no --arm defines" in bad.output
+    empty = run(app, ["experiment", "report", "w", "--registry", reg, "--lake", str(tmp_path / "lake"), "--json"])
+    assert empty.exit_code == 2 and "no impressions" in empty.output and "Traceback" not in empty.output
+    assert run(app, ["experiment", "stop", "w", "--registry", reg]).exit_code == 0
+    assert ExperimentStore(registry.root).get("w").running is False
