@@ -8,10 +8,11 @@ most every `poll_s`), so `recsys experiment start|stop` takes effect without a r
 
 from __future__ import annotations
 
+import itertools
 import logging
+import secrets
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,17 +81,29 @@ class ExperimentRouter:
         return self._pinned[key]
 
 
+class RequestIds:
+    """Unique request ids: a random 64-bit prefix per process and a counter (cheaper than a uuid4 per answer)."""
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_hex(8)
+        self._count = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._count):012x}"
+
+
 class OnlineEval:
     """What the recommendation routes call: experiment answers and impression logging."""
 
     def __init__(self, router: ExperimentRouter, impressions: ImpressionLog | None) -> None:
         self.router = router
         self.impressions = impressions
+        self.ids = RequestIds()
 
     def logged(self, answer: dict[str, Any], surface: str, *, credit: list[str] | None = None,
                item_id: str | None = None) -> dict[str, Any]:
         """`answer` with a fresh ``request_id`` (and null experiment/arm when absent), logged as an impression."""
-        request_id = answer.get("request_id") or uuid.uuid4().hex
+        request_id = answer.get("request_id") or self.ids.next()
         answer["request_id"] = request_id
         answer.setdefault("experiment", None)
         answer.setdefault("arm", None)
@@ -127,7 +140,7 @@ class OnlineEval:
             return None
         models = (lm_a, lm_b)
         first, second = rank(lm_a), rank(lm_b)
-        request_id = uuid.uuid4().hex
+        request_id = self.ids.next()
         scores = {n: {i["item_id"]: i["score"] for i in a["items"]} for n, a in zip(names, (first, second),
                                                                                       strict=True)}
         items, credit = team_draft([i["item_id"] for i in first["items"]], [i["item_id"] for i in second["items"]],
