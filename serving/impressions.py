@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class ImpressionLog:
     """Appends impressions to an hourly file per process and fsyncs them in batches within a bounded delay."""
 
-    def __init__(self, folder: Path, flush_interval_s: float = 0.2) -> None:
+    def __init__(self, folder: Path, flush_interval_s: float = 1.0) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.flush_interval_s = flush_interval_s

@@ -34,7 +34,8 @@ class Settings(BaseSettings):
         default=True, description="Log every answered list to landing/impressions-*.jsonl (online evaluation "
                                   "needs it; off only to measure its cost).")
     impression_flush_s: float = Field(
-        default=0.2, gt=0, le=10, description="Impressions are fsynced at most this long after they are written.")
+        default=1.0, gt=0, le=10, description="Impressions are fsynced at most this long after they are written "
+                                           "(an fsync costs kernel time: once a second, like Redis everysec).")
     experiments_poll_s: float = Field(default=1.0, ge=0, description="How often experiment definitions are polled.")
     admin_token: SecretStr | None = Field(
         default=None, description="Bearer token of /admin routes; unset disables them.")
