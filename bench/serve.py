@@ -204,14 +204,16 @@ def _verdict(cost: dict[str, Any]) -> str:
 def _cost_lines(cost: dict[str, Any] | None) -> list[str]:
     if not cost:
         return []
+    runs_with = ", ".join(f"{r:.0f}" for r in cost["runs_with"])
+    runs_without = ", ".join(f"{r:.0f}" for r in cost["runs_without"])
     return [f"Impression logging (one write per answer, fsync at most once a second): ALS "
-            f"{cost['rps_with_log']:.0f} req/s with it, {cost['rps_without_log']:.0f} without (medians of {len(cost['runs_with'])} alternating "
-            f"runs each: {', '.join(f'{r:.0f}' for r in cost['runs_with'])} vs "
-            f"{', '.join(f'{r:.0f}' for r in cost['runs_without'])}), {cost['cost']:+.1%} throughput lost. "
-            f"Server CPU per request (medians): {cost['cpu_us_per_request_with']:.0f} µs with the log, "
-            f"{cost['cpu_us_per_request_without']:.0f} µs without ({cost['cpu_cost']:+.1%} with the log). "
-            f"Goal <= 10 %: **{_verdict(cost)}**. In process, stamping and logging one answer costs {cost['per_answer_us']:.0f} µs, {cost['per_answer_share']:.1%} of a request at the unlogged rate "
-            "(measured apart from the service, in one process).", ""]
+            f"{cost['rps_with_log']:.0f} req/s with it, {cost['rps_without_log']:.0f} without (medians of "
+            f"{len(cost['runs_with'])} alternating runs each: {runs_with} vs {runs_without}), "
+            f"{cost['cost']:+.1%} throughput lost. Server CPU per request (medians): "
+            f"{cost['cpu_us_per_request_with']:.0f} µs with the log, {cost['cpu_us_per_request_without']:.0f} µs "
+            f"without ({cost['cpu_cost']:+.1%} with the log). Goal <= 10 %: **{_verdict(cost)}**. In process, "
+            f"stamping and logging one answer costs {cost['per_answer_us']:.0f} µs, {cost['per_answer_share']:.1%} "
+            "of a request at the unlogged rate (measured apart from the service, in one process).", ""]
 
 
 def write_markdown(path: Path, res: dict[str, Any]) -> None:
