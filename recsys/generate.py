@@ -10,7 +10,8 @@ The generator is a small vectorised simulation (numpy, one loop over session ste
   a jump to another preferred category: this gives sequence models (SASRec) a learnable signal;
 - each view may lead to add_to_cart and then purchase (a funnel), with the item's price as the purchase value.
 
-Output: one JSON Lines file per UTC day ``events-YYYY-MM-DD.jsonl`` (sorted by time) and ``items.csv``.
+Output: one JSON Lines file per UTC day ``events-YYYY-MM-DD.jsonl`` (sorted by time), ``items.csv``, and
+``truth.npz``, the tastes and catalogue sampled from (`recsys.simulate.truth`), for simulated users.
 ``malformed_rate`` mixes in broken rows of many kinds, for demos of the ingestion quarantine.
 """
 
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from recsys.errors import InputError
+from recsys.simulate.truth import Truth, write_truth
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,7 @@ def _catalog(rng: np.random.Generator, items: int, categories: int) -> dict[str,
     shifted = cat_of_sorted + (cum - cat_tot_begin[cat_of_sorted]) / (cat_tot_end - cat_tot_begin)[cat_of_sorted]
     price = np.round(np.exp(rng.normal(3.0, 0.8, items)), 2).clip(0.99, 999.0)
     return {"cat": item_cat, "order": order, "cat_size": cat_size, "cat_start": cat_start, "pos": pos,
-            "shifted": shifted, "price": price}
+            "shifted": shifted, "price": price, "popularity": popularity}
 
 
 def _popular_in(rng: np.random.Generator, cat: dict[str, np.ndarray], cats: np.ndarray) -> np.ndarray:
@@ -257,6 +259,17 @@ def _write_lines(path: Path, lines: list[str]) -> None:
     with open(tmp, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + ("\n" if lines else ""))
     tmp.replace(path)
+def _write_truth(out: Path, cat: dict[str, np.ndarray], taste: np.ndarray, user: np.ndarray, item: np.ndarray,
+                 etype: np.ndarray) -> None:
+    """Save the tastes and catalogue the events were sampled from, with each user's last view (events time-sorted)."""
+    last = np.full(len(taste), -1, dtype=np.int64)
+    rev = np.flatnonzero(etype == 0)[::-1]  # views, latest first
+    users, first = np.unique(user[rev], return_index=True)
+    last[users] = item[rev[first]]
+    write_truth(out, Truth(taste=taste.astype(np.float64), last_item=last, item_cat=cat["cat"],
+                           popularity=cat["popularity"], ring_start=cat["cat_start"], ring_size=cat["cat_size"],
+                           ring_pos=cat["pos"], ring_order=cat["order"], price=cat["price"], p_neighbour=P_NEIGHBOUR,
+                           p_same_category=P_SAME_CATEGORY, p_cart=P_CART, p_purchase=P_PURCHASE))
 
 
 def generate_events(
@@ -300,6 +313,7 @@ def generate_events(
         report.files.append(str(path))
         report.events += hi - lo
     _write_items(out / "items.csv", cat, items)
+    _write_truth(out, cat, sess["taste"], np.asarray(cols["user"]), np.asarray(cols["item"]), cols["etype"])
     log.info("generated %d events (%d malformed rows) for %d users over %d days in %s",
              report.events, report.malformed, users, days, out)
     return report

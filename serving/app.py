@@ -22,7 +22,10 @@ from serving.catalog_state import catalog_services
 from serving.deps import ServiceState
 from serving.docs import install_docs
 from serving.events import EventSink
+from serving.experiment_routes import router as experiments_router
+from serving.experiments import ExperimentRouter, OnlineEval
 from serving.holder import LoadedModel, ModelHolder
+from serving.impressions import ImpressionLog
 from serving.items import router as items_router
 from serving.limits import BodyGuard, validation_error_handler
 from serving.metrics import MetricsMiddleware, ServiceMetrics
@@ -57,6 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await run_in_threadpool(catalog.rules.refresh)
         app.state.service = ServiceState(settings, holder, store, EventSink(settings.landing_folder), metrics,
                                          catalog)
+        app.state.online = OnlineEval(ExperimentRouter(settings.registry, holder, settings.experiments_poll_s),
+                                      ImpressionLog(settings.landing_folder, settings.impression_flush_s)
+                                      if settings.log_impressions else None)
         tasks = [asyncio.create_task(watch_store(store, settings.store_retry_s))]
         if settings.reload_interval_s > 0:
             tasks.append(asyncio.create_task(_poll(holder, metrics, settings.reload_interval_s)))
@@ -68,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             store.close()
+            app.state.online.close()
 
     app = FastAPI(
         title="recsys",
@@ -85,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(items_router)
     app.include_router(reports_router)
+    app.include_router(experiments_router)
 
     @app.exception_handler(RecsysError)
     async def _project_error(request: Request, err: RecsysError) -> JSONResponse:

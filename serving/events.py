@@ -34,6 +34,9 @@ class EventIn(BaseModel):
     value: float | None = None
     session_id: str | None = Field(None, max_length=256)
     properties: dict[str, Any] | None = None
+    request_id: str | None = Field(None, max_length=256, description="The recommendation answer this event responds "
+                                   "to (its request_id): attributes the event exactly.")
+    position: int | None = Field(None, ge=1, le=2**31 - 1, description="The item's place in that answer (1 = top).")
 
     @field_validator("event_type")
     @classmethod
@@ -61,7 +64,7 @@ class EventIn(BaseModel):
         ).hexdigest()[:20]
         return {"event_id": event_id, "user_id": self.user_id, "item_id": self.item_id,
                 "event_type": self.event_type, "ts": ts, "value": self.value, "session_id": self.session_id,
-                "properties": self.properties or {}}
+                "properties": self.properties or {}, "request_id": self.request_id, "position": self.position}
 
 
 class EventBatch(BaseModel):

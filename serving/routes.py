@@ -16,6 +16,7 @@ from recsys.errors import InputError
 from serving.deps import AdminDep, ServiceDep, ServiceState
 from serving.docs import responses
 from serving.events import EventBatch, EventIn, check_ingestible
+from serving.experiments import OnlineDep
 from serving.filtering import EMPTY_VIEW, FILTER_DOCS, candidates_for, finish, parse_filters, with_hidden
 from serving.holder import LoadedModel
 from serving.limits import check_batch
@@ -135,18 +136,25 @@ def _recs_query(query: QueryParams) -> tuple[int, str | None, bool, list[str] | 
 
 @router.get("/users/{user_id}/recommendations", response_model=Recommendations, tags=["recommendations"],
             openapi_extra={"parameters": _RECS_QUERY_DOCS}, responses=RECS_ERRORS)
-async def user_recommendations(user_id: str, request: Request, svc: ServiceDep) -> Response:
-    """Top-k items for one user, from the named model's production version (query parameters: see below)."""
+async def user_recommendations(user_id: str, request: Request, svc: ServiceDep, online: OnlineDep) -> Response:
+    """Top-k items for one user, from the named model's production version (query parameters: see below). With no
+    model named, a running experiment answers from the user's arm. Every answer has a `request_id` and is logged
+    as an impression."""
     k, model, exclude_seen, exclude, filters = _recs_query(request.query_params)
-    lm = _served(svc, model)
-    return _json(_recommend(svc, lm, [user_id], k, exclude_seen, exclude, filters)[0])
+
+    def rank(lm: LoadedModel) -> dict[str, Any]:
+        return _recommend(svc, lm, [user_id], k, exclude_seen, exclude, filters)[0]
+
+    answer = online.in_experiment(user_id, k, rank) if model is None else None
+    return _json(answer or online.logged(rank(_served(svc, model)), "user"))
 
 
 @router.post("/recommendations", response_model=BatchResponse, tags=["recommendations"],
              responses={**RECS_ERRORS, **responses(413)})
-async def batch_recommendations(body: BatchRequest, svc: ServiceDep) -> Response:
-    """Top-k items for a batch of users (one model, one version for the whole batch). Large batches are scored
-    in a worker thread, so they do not stall other requests."""
+async def batch_recommendations(body: BatchRequest, svc: ServiceDep, online: OnlineDep) -> Response:
+    """Top-k items for a batch of users (one model, one version for the whole batch, so batches bypass
+    experiments); each user's list has its own `request_id` and is logged as an impression. Large batches are
+    scored in a worker thread, so they do not stall other requests."""
     check_batch(svc.settings, body)
     lm = _served(svc, body.model)
     args = (svc, lm, body.user_ids, body.k, body.exclude_seen, body.exclude, body.filters())
@@ -154,6 +162,7 @@ async def batch_recommendations(body: BatchRequest, svc: ServiceDep) -> Response
         results = await run_in_threadpool(_recommend, *args)
     else:
         results = _recommend(*args)
+    results = [online.logged(r, "batch") for r in results]
     degraded = results[0].get("degraded") if results else None
     return _json({"model": lm.name, "version": lm.version, "results": results,
                   **({"degraded": degraded} if degraded else {})})
@@ -165,10 +174,11 @@ async def similar_items(
     item_id: str,
     request: Request,
     svc: ServiceDep,
+    online: OnlineDep,
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     model: str | None = None,
 ) -> Response:
-    """Items most similar to `item_id` according to the model."""
+    """Items most similar to `item_id` according to the model (with a `request_id`, logged as an impression)."""
     lm = _served(svc, model)
     if item_id not in lm.model.items_:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"item {item_id!r} is unknown to model {lm.name!r}")
@@ -177,7 +187,8 @@ async def similar_items(
     wide = view.known and (filters.restricts or filters.max_per_category is not None)
     ids, scores = lm.model.similar_items(item_id, len(lm.model.items_) if wide else k + len(view.unavailable))
     items = finish(view, ids, scores, k, filters)
-    return _json({"item_id": item_id, "items": items, "model": lm.name, "version": lm.version})
+    return _json(online.logged({"item_id": item_id, "items": items, "model": lm.name, "version": lm.version},
+                               "similar", item_id=item_id))
 
 
 @router.post("/events", response_model=EventsAccepted, status_code=status.HTTP_202_ACCEPTED, tags=["events"],

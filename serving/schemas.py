@@ -17,6 +17,7 @@ class ScoredItem(BaseModel):
     item_id: str
     score: float
     reason: str | None = Field(None, description='"new" for a fresh item given an exploration slot.')
+    arm: str | None = Field(None, description="In an interleaving experiment, the arm that contributed the item.")
 
 
 class Recommendations(BaseModel):
@@ -28,6 +29,10 @@ class Recommendations(BaseModel):
                                        "history, so the popularity ranking answered.")
     degraded: list[str] | None = Field(default=None, description="Components this answer had to do without, e.g. "
                                        "[\"online_store\"]: answered from training-time state, no live history.")
+    request_id: str = Field(description="Unique id of this answer; send it with the events it leads to "
+                                        "(POST /events) so they are attributed to it exactly.")
+    experiment: str | None = Field(None, description="The experiment that answered (null outside experiments).")
+    arm: str | None = Field(None, description="The user's arm, or 'interleaved' in an interleaving experiment.")
 
 
 class BatchRequest(BaseModel):
@@ -59,6 +64,7 @@ class SimilarItems(BaseModel):
     items: list[ScoredItem]
     model: str
     version: int
+    request_id: str
 
 
 class EventsAccepted(BaseModel):

@@ -28,6 +28,15 @@ class Settings(BaseSettings):
         default=None, description="Where accepted events are appended as JSON Lines for the next ingestion "
                                   "(default: landing/ next to the registry).")
     reports_dir: Path | None = Field(default=None, description="Folder of rendered HTML reports (/reports).")
+    lake_dir: Path | None = Field(default=None, description="Lake read by /experiments reports (default: lake/ "
+                                                             "next to the registry).")
+    log_impressions: bool = Field(
+        default=True, description="Log every answered list to landing/impressions-*.jsonl (online evaluation "
+                                  "needs it; off only to measure its cost).")
+    impression_flush_s: float = Field(
+        default=1.0, gt=0, le=10, description="Impressions are fsynced at most this long after they are written "
+                                           "(an fsync costs kernel time: once a second, like Redis everysec).")
+    experiments_poll_s: float = Field(default=1.0, ge=0, description="How often experiment definitions are polled.")
     admin_token: SecretStr | None = Field(
         default=None, description="Bearer token of /admin routes; unset disables them.")
     reload_interval_s: float = Field(default=5.0, ge=0, description="How often alias files are polled (0: never).")
@@ -59,6 +68,10 @@ class Settings(BaseSettings):
     @property
     def online_store_file(self) -> Path:
         return self.online_store_path or self.registry.resolve().parent / "online.sqlite"
+
+    @property
+    def lake_folder(self) -> Path:
+        return self.lake_dir or self.registry.resolve().parent / "lake"
 
     @property
     def landing_folder(self) -> Path:

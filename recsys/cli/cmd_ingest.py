@@ -64,6 +64,11 @@ def ingest(
                           f"{len(report.partitions)} partitions, {report.rows_quarantined:,} quarantined, "
                           f"{report.duplicates:,} duplicates ({report.seconds:.2f} s); manifest {report.manifest}",
                           highlight=False)
+            if report.impressions:
+                imp = report.impressions
+                console.print(f"impressions: read {imp['rows_read']:,}, {imp['rows_written']:,} written, "
+                              f"{imp['rows_quarantined']:,} quarantined, {imp['duplicates']:,} duplicates",
+                              highlight=False)
             for note in report.notes:
                 console.print(f"note: {note}", highlight=False)
             for reason, count in sorted(report.reasons.items(), key=lambda kv: -kv[1]):

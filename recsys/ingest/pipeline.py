@@ -24,7 +24,7 @@ import pyarrow as pa
 from recsys.errors import InputError
 from recsys.events import EVENT_SCHEMA, EVENTS_DIR, MANIFESTS_DIR, PARTITION_KEY
 from recsys.ingest.readers import BLOCK_BYTES, Chunk
-from recsys.ingest.sources import Source, resolve
+from recsys.ingest.sources import Source, expand_sources, resolve
 from recsys.ingest.validate import FIELDS, TS_UNITS, Rules, derive_event_ids, validate
 from recsys.ingest.writer import (
     PartitionBuffer,
@@ -70,13 +70,16 @@ class IngestReport:
     sources: list[SourceStats] = field(default_factory=list)
     synthetic_ts: bool = False
     notes: list[str] = field(default_factory=list)
+    impressions: dict | None = None
+    """Counts of the impression logs among the sources (recsys.ingest.impressions), None when there were none."""
     started: str = ""
     seconds: float = 0.0
     manifest: str = ""
 
     @property
     def conserved(self) -> bool:
-        return self.rows_read == self.rows_written + self.rows_quarantined + self.duplicates
+        events = self.rows_read == self.rows_written + self.rows_quarantined + self.duplicates
+        return events and (self.impressions is None or bool(self.impressions["conserved"]))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -130,6 +133,9 @@ def ingest(
         now = now.replace(tzinfo=UTC)
     if min_ts.tzinfo is None:
         min_ts = min_ts.replace(tzinfo=UTC)
+    from recsys.ingest.impressions import ingest_impressions, split_impressions
+
+    sources, impression_logs = split_impressions(expand_sources(sources))
     resolved = resolve(sources, fmt, mapping, ts_unit)
     for s in resolved:
         s.fast, s.block_bytes = fast, block_bytes
@@ -146,6 +152,9 @@ def ingest(
                 rules = Rules(now=now, min_ts=min_ts, max_future=max_future, ts_unit=src.ts_unit)
                 report.sources.append(_ingest_source(src, lake, rules, buffer, now, on_rows))
             _write_partitions(lake, buffer, run_id, report)
+            if impression_logs:
+                report.impressions = ingest_impressions(impression_logs, lake, run_id, now, min_ts,
+                                                        max_future).to_dict()
         finally:
             if staging.exists():
                 for p in staging.iterdir():

@@ -200,7 +200,8 @@ class JsonlReader:
 
     def _schema(self) -> pa.Schema:
         fields = [pa.field(self.names[f], pa.string()) for f in ID_FIELDS]
-        fields += [pa.field(self.names["ts"], self.ts_type), pa.field(self.names["value"], pa.float64())]
+        fields += [pa.field(self.names["ts"], self.ts_type), pa.field(self.names["value"], pa.float64()),
+                   pa.field(self.names["position"], pa.int64())]
         return pa.schema(fields)
 
     def _block(self, lines: list[bytes], rows: np.ndarray) -> Chunk:
@@ -258,7 +259,7 @@ class JsonlReader:
             if src not in table.column_names:
                 continue
             arr = table[src].combine_chunks()
-            if f == "ts" and pa.types.is_integer(arr.type):
+            if f in ("ts", "position") and pa.types.is_integer(arr.type):
                 arr = arr.cast(pa.string())
             elif f == "properties":
                 if pa.types.is_null(arr.type):

@@ -28,9 +28,10 @@ from recsys.ingest.arrowutil import (
     null_scalar,
     str_scalar,
 )
+from recsys.ingest.positions import parse_position
 
-ID_FIELDS = ("event_id", "user_id", "item_id", "event_type", "session_id")
-FIELDS = (*ID_FIELDS, "ts", "value", "properties")
+ID_FIELDS = ("event_id", "user_id", "item_id", "event_type", "session_id", "request_id")
+FIELDS = (*ID_FIELDS, "ts", "value", "properties", "position")
 REQUIRED_SOURCE_FIELDS = ("user_id", "item_id", "event_type", "ts")
 MAX_ID_LENGTH = 256
 MAX_EVENT_TYPE_LENGTH = 64
@@ -59,6 +60,7 @@ REASONS = {
     "bad_value": "value is not a number",
     "value_not_finite": "value is NaN or infinite",
     "bad_properties": "properties is not a JSON object",
+    "bad_position": "position is not a whole number of at least 1",
 }
 
 
@@ -318,7 +320,7 @@ def validate(columns: dict[str, pa.Array], n: int, rules: Rules, *, ascii_only: 
     """
     checks: list[tuple[str, pa.Array]] = []
     out: dict[str, pa.Array] = {}
-    for name in ("user_id", "item_id", "event_type", "event_id", "session_id"):
+    for name in ("user_id", "item_id", "event_type", "event_id", "session_id", "request_id"):
         raw, bad_type = _text(columns.get(name), n)
         if bad_type is not None:
             checks.append((f"bad_type_{name}", bad_type))
@@ -366,6 +368,11 @@ def validate(columns: dict[str, pa.Array], n: int, rules: Rules, *, ascii_only: 
         checks.append(("bad_properties" if pa.types.is_string(t) or pa.types.is_large_string(t)
                        else "bad_type_properties", bad))
     out["properties"] = props
+
+    position, bad = parse_position(columns.get("position"), n, parse_numbers)
+    if bad is not None:
+        checks.append(("bad_position", bad))
+    out["position"] = position
 
     any_bad = checks[0][1]
     for _, mask in checks[1:]:

@@ -58,6 +58,7 @@ def remove_leftovers(lake: Path) -> int:
     """Temp files and staging folders of runs that were killed; safe under the lake lock."""
     removed = 0
     for pattern in (f"{EVENTS_DIR}/{PARTITION_KEY}=*/.*.tmp", f"{QUARANTINE_DIR}/{PARTITION_KEY}=*/.*.tmp",
+                    f"impressions/{PARTITION_KEY}=*/.*.tmp",
                     "_manifests/.*.tmp"):
         for p in lake.glob(pattern):
             p.unlink(missing_ok=True)

@@ -112,7 +112,7 @@ def test_events_change_the_sasrec_answer_at_once_and_land_durably(server):
     assert r.status_code == 202
     fresh = server.get("/users/newbie/recommendations", params={"model": "sasrec"}).json()
     assert fresh["fallback"] is False and "i7" not in item_ids(fresh)
-    landed = [json.loads(line) for f in sorted((server.settings.landing_folder).glob("*.jsonl"))
+    landed = [json.loads(line) for f in sorted((server.settings.landing_folder).glob("served-events-*.jsonl"))
               for line in f.read_text().splitlines()]
     assert [e["item_id"] for e in landed] == [*far, "i7"]
     assert landed[-1]["event_type"] == "purchase" and landed[-1]["ts"] == "2026-01-02T11:00:00.000000Z"
