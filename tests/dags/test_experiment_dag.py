@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from airflow_support import DAGS
+from support.airflow_env import DAGS
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-from serving_support import free_port, serve, settings_for
+from support.service import free_port, serve, settings_for
 
 from recsys.experiments import Arm, Experiment, ExperimentStore
 from recsys.registry import Registry

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from serving_support import serve, settings_for
+from support.service import serve, settings_for
 
 from recsys.errors import InputError
 from recsys.experiments import Arm, Experiment, ExperimentStore
