@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from recsys.errors import InputError
+from recsys.errors import DamagedSourceError, InputError
 from recsys.events import EVENT_SCHEMA, EVENTS_DIR, MANIFESTS_DIR, PARTITION_KEY
 from recsys.ingest.readers import BLOCK_BYTES, Chunk
 from recsys.ingest.sources import Source, resolve
@@ -52,6 +52,7 @@ class SourceStats:
     quarantine_file: str | None = None
     reasons: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    error: str | None = None  # the source is damaged: rows before the damage were ingested, the rest was not read
 
 
 @dataclass
@@ -70,6 +71,7 @@ class IngestReport:
     sources: list[SourceStats] = field(default_factory=list)
     synthetic_ts: bool = False
     notes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # one line per damaged source
     started: str = ""
     seconds: float = 0.0
     manifest: str = ""
@@ -159,6 +161,7 @@ def ingest(
             report.rows_quarantined += st.rows_quarantined
             _count(report.reasons, [c for c, k in st.reasons.items() for _ in range(k)])
             report.notes += [f"{Path(st.path).name}: {n}" for n in st.notes]
+            report.errors += [st.error] if st.error else []
         report.synthetic_ts = any(s.synthetic_ts for s in resolved)
         report.seconds = round(time.perf_counter() - t0, 3)
         report.manifest = str(_write_manifest(lake, report))
@@ -179,6 +182,9 @@ def _ingest_source(src: Source, lake: Path, rules: Rules, buffer: PartitionBuffe
             _ingest_chunk(chunk, name, rules, buffer, quarantine, stats)
             if on_rows is not None:
                 on_rows(str(src.path), stats.rows_read)
+    except DamagedSourceError as err:  # what was read before the damage is kept (and accounted for)
+        stats.error = str(err)
+        log.warning("%s", err)
     except BaseException:
         quarantine.abort()
         raise

@@ -130,7 +130,7 @@ class Source:
             users: list[str] = []
             items: list[str] = []
             pos: list[int] = []
-            rejects = [Reject(0, "line_too_long", raw_text(h)) for _, h, _ in long]
+            rejects = [Reject(0, line.reason, raw_text(line.head)) for _, line in long]
             for line in lines:
                 try:
                     tokens = line.decode("utf-8").split()

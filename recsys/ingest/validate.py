@@ -45,6 +45,7 @@ _ASCII_SPACE = " \t\n\v\f\r\x1c\x1d\x1e\x1f"  # the ASCII characters utf8_trim_w
 REASONS = {
     "non_utf8": "the row is not valid UTF-8",
     "line_too_long": "the line is longer than the configured maximum (default 1 MiB)",
+    "truncated_row": "the row was cut by damage to the file (a truncated or corrupt gzip stream)",
     "malformed_json": "the line is not valid JSON",
     "not_an_object": "the JSON value of the line is not an object",
     "csv_column_count": "the CSV row has a different number of fields than the header",

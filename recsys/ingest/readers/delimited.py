@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from recsys.errors import InputError
 from recsys.ingest.readers.blocks import (
     BLOCK_BYTES,
     MAX_LINE_BYTES,
@@ -42,15 +43,24 @@ class DelimitedReader:
         self.block_bytes = block_bytes
 
     def header(self, path: Path) -> list[str]:
+        """The column names on the first line (InputError when that line cannot be a header)."""
         with open_binary(path) as f:
             first = f.readline(MAX_LINE_BYTES)
+        if len(first) >= MAX_LINE_BYTES and not first.endswith(b"\n"):
+            raise InputError(f"{path}: the first line (the CSV header) is longer than {MAX_LINE_BYTES >> 20} MiB; "
+                             "it must name the columns (pass --format if this is not a CSV file with a header)")
         first = first.removeprefix(b"\xef\xbb\xbf")
         if self.spec.rewrite:
             first = first.replace(*self.spec.rewrite)
         text = first.decode("utf-8", errors="replace").strip()
         if not text:
             return []
-        return [c.strip() for c in next(csv.reader([text], delimiter=self.spec.delimiter))]
+        try:
+            fields = next(csv.reader([text], delimiter=self.spec.delimiter))
+        except csv.Error as err:
+            raise InputError(f"{path}: the CSV header cannot be read ({err}); its first line must name the columns "
+                             f"(a field over {csv.field_size_limit() >> 10} KiB is no column name)") from err
+        return [c.strip() for c in fields]
 
     def read(self, path: Path) -> Iterator[tuple[dict[str, pa.Array], Chunk]]:
         """Yields the block's columns by source name and a Chunk whose `columns` is empty (the caller maps them)."""
@@ -65,7 +75,7 @@ class DelimitedReader:
             if isinstance(block, LongLine):
                 row += 1
                 yield {}, Chunk({}, np.zeros(0, dtype=np.int64), lambda p: [],
-                                [Reject(row, "line_too_long", raw_text(block.head))])
+                                [Reject(row, block.reason, raw_text(block.head))])
                 continue
             if skip_header:
                 nl = bytes(block[:MAX_LINE_BYTES]).find(b"\n")

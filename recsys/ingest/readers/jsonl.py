@@ -12,7 +12,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.json as pajson
 
-from recsys.ingest.readers.blocks import BLOCK_BYTES, MAX_LINE_BYTES, Chunk, Reject, iter_lines, raw_text, source_names
+from recsys.ingest.readers.blocks import (
+    BLOCK_BYTES,
+    MAX_LINE_BYTES,
+    Chunk,
+    Reject,
+    iter_lines,
+    long_line_text,
+    raw_text,
+    source_names,
+)
 from recsys.ingest.validate import FIELDS, ID_FIELDS, canonical_json, python_value, struct_to_json
 
 _SLOW_LEAF = 64
@@ -39,11 +48,11 @@ class JsonlReader:
             # too-long lines keep their place in the row numbering
             kept_rows = np.arange(row + 1, row + 1 + len(lines), dtype=np.int64)
             if long:
-                long_pos = {pos + k for k, (pos, _, _) in enumerate(long)}
+                long_pos = {pos + k for k, (pos, _) in enumerate(long)}
                 kept_rows = np.array([p for p in range(len(lines) + len(long)) if p not in long_pos],
                                      dtype=np.int64) + row + 1
-            rejects = [Reject(row + 1 + pos + k, "line_too_long", raw_text(head) + f"...[{length} bytes]")
-                       for k, (pos, head, length) in enumerate(long)]
+            rejects = [Reject(row + 1 + pos + k, line.reason, long_line_text(line))
+                       for k, (pos, line) in enumerate(long)]
             row += len(lines) + len(long)
             chunk = self._block(lines, kept_rows)
             chunk.rejects += rejects

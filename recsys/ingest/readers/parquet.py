@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recsys.errors import InputError
+from recsys.errors import DamagedSourceError, InputError
 from recsys.ingest.readers.blocks import Chunk, source_names
 
 
@@ -28,7 +28,15 @@ class ParquetReader:
             raise InputError(f"{path} is not a readable Parquet file: {err}") from err
         wanted = {f: src for f, src in self.names.items() if src in pf.schema_arrow.names}
         row = 0
-        for batch in pf.iter_batches(batch_size=self.batch_rows, columns=sorted(set(wanted.values()))):
+        batches = pf.iter_batches(batch_size=self.batch_rows, columns=sorted(set(wanted.values())))
+        while True:
+            try:
+                batch = next(batches, None)
+            except (pa.ArrowInvalid, OSError) as err:
+                raise DamagedSourceError(f"{path} is damaged after row {row:,}: {err}; the rows before it were "
+                                         "read", path=str(path)) from err
+            if batch is None:
+                return
             cols = {f: batch.column(src) for f, src in wanted.items()}
             rows = np.arange(row + 1, row + 1 + batch.num_rows, dtype=np.int64)
             row += batch.num_rows
