@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -37,7 +36,9 @@ from recsys.errors import InputError
 from recsys.evaluation.evaluate import DEFAULT_KS, evaluate
 from recsys.models import MODEL_CLASSES, get_model_class, load_model
 from recsys.models.base import Recommender
+from recsys.registry.litter import TRAIN_PREFIX, sweep_work, work_root
 from recsys.splits import SPLIT_KINDS, Split, make_split
+from recsys.workdirs import owned_dir
 
 log = logging.getLogger(__name__)
 
@@ -451,7 +452,7 @@ def run_training(
     if not Path(lake).exists():
         raise InputError(f"lake {lake} does not exist: ingest events first (`recsys ingest ... --lake {lake}`)")
 
-    with _work_dir(work_dir) as work, _progress(progress) as report:
+    with _work_dir(work_dir, Path(registry)) as work, _progress(progress) as report:
         report("split", 0, 1)
         split_dir = prepare_split(Path(lake), work / "split", split=split, start=start, end=end, cutoff=cutoff,
                                   weights=weights, rating_threshold=rating_threshold)
@@ -476,13 +477,15 @@ def _epochs_for(model: str, epochs: int | Mapping[str, int] | None) -> int | Non
 
 
 @contextmanager
-def _work_dir(work_dir: Path | None) -> Iterator[Path]:
+def _work_dir(work_dir: Path | None, registry: Path) -> Iterator[Path]:
+    """The caller's folder (kept), or an owned one under the registry that a killed run does not leave behind."""
     if work_dir is not None:
         Path(work_dir).mkdir(parents=True, exist_ok=True)
         yield Path(work_dir)
         return
-    with tempfile.TemporaryDirectory(prefix="recsys-train-") as tmp:
-        yield Path(tmp)
+    sweep_work(registry)
+    with owned_dir(work_root(registry), TRAIN_PREFIX) as tmp:
+        yield tmp
 
 
 @contextmanager

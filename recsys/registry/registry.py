@@ -20,7 +20,6 @@ import os
 import secrets
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recsys.errors import ArtifactError, InputError
+from recsys.registry.litter import REGISTER_PREFIX, sweep_model_dir, sweep_work
 from recsys.registry.manifest import (
     ARTIFACT_DIR,
     MANIFEST,
@@ -38,6 +38,7 @@ from recsys.registry.manifest import (
     validate_version,
     verify,
 )
+from recsys.workdirs import disown, owned_dir
 
 if TYPE_CHECKING:
     from recsys.models.base import Recommender
@@ -49,7 +50,6 @@ DECISIONS = "decisions.jsonl"
 RUNS_DIR = "_runs"
 PRODUCTION = "production"
 _LOCK = ".lock"
-_STALE_TMP_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -203,8 +203,8 @@ class Registry:
         """
         model_dir = self._model_dir(name)
         model_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=model_dir))
-        try:
+        sweep_model_dir(model_dir)
+        with owned_dir(model_dir, REGISTER_PREFIX) as tmp:
             model.save(tmp / ARTIFACT_DIR)
             manifest: dict[str, Any] = {
                 "format": MANIFEST_FORMAT,
@@ -219,6 +219,7 @@ class Registry:
                 "libraries": library_versions(),
                 "files": {f"{ARTIFACT_DIR}/{k}": v for k, v in checksums(tmp / ARTIFACT_DIR).items()},
             }
+            disown(tmp)
             for _attempt in range(1000):
                 number = max(_version_numbers(model_dir), default=0) + 1
                 manifest["version"] = number
@@ -232,9 +233,6 @@ class Registry:
                 log.info("registered %s version %d", name, number)
                 return ModelVersion(name, number, model_dir / str(number), manifest)
             raise ArtifactError(f"could not find a free version number for {name!r}")  # pragma: no cover
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     # ---------------------------------------------------------------- aliases and promotion
     def set_alias(self, name: str, alias: str, version: int) -> None:
@@ -264,11 +262,17 @@ class Registry:
         reason: str | None = None,
     ) -> PromotionDecision:
         """Move `alias` to `version` if its `metric` is not worse than the current holder's by more than
-        `tolerance` (absolute); `force` skips the gate. The decision is recorded either way."""
+        `tolerance` (absolute); `force` skips the gate. The decision is recorded either way. A version whose files
+        fail their checksums is never promoted, forced or not (ArtifactError)."""
         self._check_alias(alias)
         if not math.isfinite(tolerance) or tolerance < 0:
             raise ValueError(f"tolerance must be a non-negative number, got {tolerance}")
         candidate = self.version(name, validate_version(version))
+        try:
+            verify(candidate.path, candidate.manifest)
+        except ArtifactError as err:
+            raise ArtifactError(f"refusing to move {alias!r} of {name!r} to version {candidate.version}: "
+                                f"{err}") from err
         with self._locked(name) as model_dir:
             aliases = self.aliases(name)
             current = aliases.get(alias)
@@ -387,7 +391,9 @@ class Registry:
                         os.rename(path, trash)
                         shutil.rmtree(trash, ignore_errors=True)
                 if not dry_run:
-                    _remove_stale_temp(model_dir)
+                    sweep_model_dir(model_dir, trash=True)
+        if not dry_run:
+            sweep_work(self.root)
         return removed
 
 
@@ -438,13 +444,6 @@ def _write_json_atomic(path: Path, obj: Any) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-
-
-def _remove_stale_temp(model_dir: Path) -> None:
-    now = time.time()
-    for p in model_dir.iterdir():
-        if p.name.startswith((".tmp-", ".trash-")) and p.is_dir() and now - p.stat().st_mtime > _STALE_TMP_S:
-            shutil.rmtree(p, ignore_errors=True)
 
 
 def _jsonable(obj: Any) -> Any:
