@@ -267,12 +267,7 @@ class Registry:
         self._check_alias(alias)
         if not math.isfinite(tolerance) or tolerance < 0:
             raise ValueError(f"tolerance must be a non-negative number, got {tolerance}")
-        candidate = self.version(name, validate_version(version))
-        try:
-            verify(candidate.path, candidate.manifest)
-        except ArtifactError as err:
-            raise ArtifactError(f"refusing to move {alias!r} of {name!r} to version {candidate.version}: "
-                                f"{err}") from err
+        candidate = self._intact(name, validate_version(version), alias)
         with self._locked(name) as model_dir:
             aliases = self.aliases(name)
             current = aliases.get(alias)
@@ -311,6 +306,15 @@ class Registry:
         log.info("promotion of %s v%d to %s: %s (%s)", name, candidate.version, alias,
                  "promoted" if promoted else "refused", why)
         return decision
+
+    def _intact(self, name: str, version: int, alias: str) -> ModelVersion:
+        """The version, after checking its files against their checksums (no alias ever points at damage)."""
+        candidate = self.version(name, version)
+        try:
+            verify(candidate.path, candidate.manifest)
+        except ArtifactError as err:
+            raise ArtifactError(f"refusing to move {alias!r} of {name!r} to version {version}: {err}") from err
+        return candidate
 
     def rollback(self, name: str, version: int | None = None, *, alias: str = PRODUCTION) -> PromotionDecision:
         """Point `alias` back at `version`, or at the version it held before the current one."""
