@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.json as pajson
 
+from recsys.ingest.jsontext import canonical_json, struct_to_json
 from recsys.ingest.readers.blocks import (
     BLOCK_BYTES,
     MAX_LINE_BYTES,
@@ -22,7 +23,7 @@ from recsys.ingest.readers.blocks import (
     raw_text,
     source_names,
 )
-from recsys.ingest.validate import FIELDS, ID_FIELDS, canonical_json, python_value, struct_to_json
+from recsys.ingest.validate import FIELDS, ID_FIELDS, python_value
 
 _SLOW_LEAF = 64
 
