@@ -2,9 +2,9 @@
 
 Each run covers its data interval (by default the previous UTC day, ``events-YYYY-MM-DD.jsonl``) and calls
 `recsys.ingest.ingest`, which is idempotent: a retry or a backfill of the same interval leaves the lake as it
-was. A quality gate fails the run, without retrying, when the share of quarantined rows exceeds
-``max_quarantine_rate``; only a run that passes it updates the ``recsys_lake_events`` asset, which in turn
-triggers ``train_recommenders``.
+was. A quality gate fails the run, without retrying, when a source is damaged (a cut gzip) or the share of
+quarantined rows exceeds ``max_quarantine_rate``; only a run that passes it updates the ``recsys_lake_events``
+asset, which in turn triggers ``train_recommenders``.
 
 Configuration: `recsys.pipeline_settings.PipelineSettings` (env ``RECSYS_*``, Airflow Variable ``recsys_settings``).
 """
@@ -90,15 +90,19 @@ def ingest_events() -> None:
         now = datetime.fromtimestamp(data_interval_end.timestamp(), tz=UTC) if data_interval_end else None
         report = ingest_sources([Path(s) for s in sources], settings.lake, now=now).to_dict()
         summary = {k: v for k, v in report.items() if isinstance(v, int | float | str | bool) or v is None}
-        summary.update(sources=sources, partitions=report.get("partitions", []), reasons=report.get("reasons", {}))
+        summary.update(sources=sources, partitions=report.get("partitions", []), reasons=report.get("reasons", {}),
+                       errors=report.get("errors", []))
         log.info("ingested %s", summary)
         return summary
 
     @task(outlets=[LAKE_EVENTS], retries=0)
     def quality_gate(report: dict[str, Any], data_interval_start: datetime | None = None,
                      data_interval_end: datetime | None = None) -> dict[str, Any]:
-        """Fail loudly above the quarantine threshold; otherwise announce the new lake data downstream."""
+        """Fail loudly on a damaged source or above the quarantine threshold; else announce the new lake data."""
         settings = _settings()
+        if report.get("errors"):  # the rows before the damage are in the lake; the rest of the file is not
+            raise AirflowFailException(f"damaged source(s): {'; '.join(report['errors'])}; land an intact copy and "
+                                       "re-run the interval")
         read, quarantined = int(report.get("rows_read", 0)), int(report.get("rows_quarantined", 0))
         rate = quarantined / read if read else 0.0
         if rate > settings.max_quarantine_rate:
