@@ -18,9 +18,9 @@ from pathlib import Path
 
 import duckdb
 
+from recsys.commits import committed_files
 from recsys.errors import InputError
 from recsys.events import EVENTS_DIR, PARTITION_KEY
-from recsys.lake import committed_files
 
 log = logging.getLogger(__name__)
 

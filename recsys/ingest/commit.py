@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from recsys.commits import PENDING_DIR, manifest_path, part_name
 from recsys.events import EVENTS_DIR, PARTITION_KEY
-from recsys.lake import PENDING_DIR, manifest_path, part_name
 
 log = logging.getLogger(__name__)
 

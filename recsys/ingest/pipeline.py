@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from recsys.commits import manifest_path, part_name
 from recsys.errors import DamagedSourceError, InputError
 from recsys.events import EVENT_SCHEMA, EVENTS_DIR, PARTITION_KEY
 from recsys.ingest.commit import pending_run
@@ -37,7 +38,6 @@ from recsys.ingest.writer import (
     lake_lock,
     remove_leftovers,
 )
-from recsys.lake import manifest_path, part_name
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from feature_store.sql import lake_connection
+from recsys.commits import PENDING_DIR
 from recsys.errors import InputError
 from recsys.generate import generate_events
 from recsys.ingest import ingest
-from recsys.lake import PENDING_DIR, read_events
+from recsys.lake import read_events
 
 NOW = datetime(2026, 3, 10, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[3]
