@@ -2,7 +2,8 @@
 
 Each run covers its data interval (by default the previous UTC day, ``events-YYYY-MM-DD.jsonl``) and calls
 `recsys.ingest.ingest`, which is idempotent: a retry or a backfill of the same interval leaves the lake as it
-was. A quality gate (`recsys.ingest.quarantine_gate`) fails the run, without retrying, when the share of
+was. A quality gate (`recsys.ingest.quarantine_gate`) fails the run, without retrying, when a source is damaged
+(a cut gzip) or the share of
 quarantined rows exceeds ``max_quarantine_rate``; only a run that passes it updates the ``recsys_lake_events``
 asset, which in turn triggers ``train_recommenders``.
 
@@ -72,7 +73,8 @@ def ingest(sources: list[str], data_interval_end: datetime | None = None) -> dic
     now = datetime.fromtimestamp(data_interval_end.timestamp(), tz=UTC) if data_interval_end else None
     report = ingest_sources([Path(s) for s in sources], settings.lake, now=now).to_dict()
     summary = {k: v for k, v in report.items() if isinstance(v, int | float | str | bool) or v is None}
-    summary.update(sources=sources, partitions=report.get("partitions", []), reasons=report.get("reasons", {}))
+    summary.update(sources=sources, partitions=report.get("partitions", []), reasons=report.get("reasons", {}),
+                   errors=report.get("errors", []))
     log.info("ingested %s", summary)
     return summary
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from recsys.cli.app import app, emit_json, stderr_console, user_errors
+from recsys.cli.ingest_outcome import exit_on_bad_sources
 
 
 def _parse_map(pairs: list[str]) -> dict[str, str]:
@@ -73,3 +74,4 @@ def ingest(
                 console.print(f"note: {note}", highlight=False)
             for reason, count in sorted(report.reasons.items(), key=lambda kv: -kv[1]):
                 console.print(f"  quarantined {count:,} x {reason}", highlight=False)
+        exit_on_bad_sources(report)

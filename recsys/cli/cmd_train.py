@@ -41,7 +41,8 @@ def train(
     refit: bool = typer.Option(True, "--refit/--no-refit", help="Refit early-stopping models (SASRec) on the whole "
                                "training period for their best epoch count (about twice the training time)."),
     work_dir: Path | None = typer.Option(None, "--work-dir", help="Keep the split and trained models here "
-                                                                  "(default: a temporary folder)."),
+                                         "(default: REGISTRY/_work/train-*, removed after the run, or by the next "
+                                         "run or `registry gc` if it was killed)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (the table goes to stderr)."),
 ) -> None:
     """Train and evaluate recommenders on the lake (full-ranking evaluation), then register them."""

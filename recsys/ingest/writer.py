@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from recsys.errors import InputError
 from recsys.events import EVENT_SCHEMA, EVENTS_DIR, PARTITION_KEY, QUARANTINE_DIR
 from recsys.ingest.arrowutil import arrow_to_bool, arrow_to_int, int_to_arrow
+from recsys.ingest.commit import recover_pending
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ def remove_leftovers(lake: Path) -> int:
     if staging.exists():
         shutil.rmtree(staging, ignore_errors=True)
         removed += 1
+    removed += recover_pending(lake)
     if removed:
         log.warning("removed %d leftovers of an interrupted ingest run in %s", removed, lake)
     return removed

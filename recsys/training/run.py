@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -11,8 +10,10 @@ from typing import Any
 
 from recsys.errors import InputError
 from recsys.models.params import epochs_for, model_class, model_params
+from recsys.registry.litter import TRAIN_PREFIX, sweep_work, work_root
 from recsys.training.register import register_models
 from recsys.training.steps import Progress, prepare_split, train_model
+from recsys.workdirs import owned_dir
 
 
 def run_training(
@@ -59,7 +60,7 @@ def run_training(
         raise InputError(f"lake {lake} does not exist: ingest events first (`recsys ingest ... --lake {lake}`)")
 
     report = progress or _silent
-    with _work_dir(work_dir) as work:
+    with _work_dir(work_dir, Path(registry)) as work:
         report("split", 0, 1)
         split_dir = prepare_split(Path(lake), work / "split", split=split, start=start, end=end, cutoff=cutoff,
                                   weights=weights, rating_threshold=rating_threshold)
@@ -80,10 +81,12 @@ def _silent(stage: str, done: int, total: int) -> None:
 
 
 @contextmanager
-def _work_dir(work_dir: Path | None) -> Iterator[Path]:
+def _work_dir(work_dir: Path | None, registry: Path) -> Iterator[Path]:
+    """The caller's folder (kept), or an owned one under the registry that a killed run does not leave behind."""
     if work_dir is not None:
         Path(work_dir).mkdir(parents=True, exist_ok=True)
         yield Path(work_dir)
         return
-    with tempfile.TemporaryDirectory(prefix="recsys-train-") as tmp:
-        yield Path(tmp)
+    sweep_work(registry)
+    with owned_dir(work_root(registry), TRAIN_PREFIX) as tmp:
+        yield tmp

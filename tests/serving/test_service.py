@@ -226,7 +226,8 @@ def test_a_corrupt_version_is_refused_while_the_old_one_keeps_serving(registry):
         mv = registry.register("popularity", model, metrics={"ndcg@10": 0.5})
         weights = mv.path / "artifact" / "weights.npz"
         weights.write_bytes(b"garbage" + weights.read_bytes()[7:])
-        assert registry.promote("popularity", mv.version).promoted
+        # promote refuses a corrupt version; an alias moved without the gate (or damage after) looks the same here
+        registry.set_alias("popularity", "production", mv.version)
         _wait(lambda: "popularity" in httpx.get(f"{base}/models").json()["errors"])  # the poller saw the move
         errors = httpx.get(f"{base}/models").json()["errors"]
         assert "checksum mismatch" in errors["popularity"]
