@@ -3,9 +3,8 @@
 Each run covers its data interval (by default the previous UTC day, ``events-YYYY-MM-DD.jsonl``) and calls
 `recsys.ingest.ingest`, which is idempotent: a retry or a backfill of the same interval leaves the lake as it
 was. A quality gate (`recsys.ingest.quarantine_gate`) fails the run, without retrying, when a source is damaged
-(a cut gzip) or the share of
-quarantined rows exceeds ``max_quarantine_rate``; only a run that passes it updates the ``recsys_lake_events``
-asset, which in turn triggers ``train_recommenders``.
+(a cut gzip) or the share of quarantined rows exceeds ``max_quarantine_rate``; only a run that passes it updates
+the ``recsys_lake_events`` asset, which in turn triggers ``train_recommenders``.
 
 Configuration: `recsys_dags.settings.PipelineSettings` (env ``RECSYS_*``, Airflow Variable ``recsys_settings``).
 """
