@@ -17,6 +17,7 @@ from feature_store.online import OnlineStore, open_online_store
 from recsys.errors import RecsysError
 from recsys.models.base import Recommender
 from recsys.registry import Registry
+from serving.analytics import router as analytics_router
 from serving.deps import ServiceState
 from serving.events import EventSink
 from serving.holder import LoadedModel, ModelHolder
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(router)
     app.include_router(reports_router)
+    app.include_router(analytics_router)
 
     @app.exception_handler(RecsysError)
     async def _project_error(request: Request, err: RecsysError) -> JSONResponse:

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
         default=None, description="Where accepted events are appended as JSON Lines for the next ingestion "
                                   "(default: landing/ next to the registry).")
     reports_dir: Path | None = Field(default=None, description="Folder of rendered HTML reports (/reports).")
+    lake: Path | None = Field(default=None, description="The lake: behaviour reports on demand (/analytics).")
     admin_token: SecretStr | None = Field(
         default=None, description="Bearer token of /admin routes; unset disables them.")
     reload_interval_s: float = Field(default=5.0, ge=0, description="How often alias files are polled (0: never).")
