@@ -25,6 +25,7 @@ from serving.metrics import MetricsMiddleware, ServiceMetrics
 from serving.reports import router as reports_router
 from serving.routes import router
 from serving.settings import Settings, get_settings
+from serving.ui import install_ui
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(reports_router)
     app.include_router(analytics_router)
+    install_ui(app)
 
     @app.exception_handler(RecsysError)
     async def _project_error(request: Request, err: RecsysError) -> JSONResponse:

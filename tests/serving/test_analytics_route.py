@@ -13,7 +13,7 @@ from serving.analytics import router
 from serving.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "feature_store"))
-from lakes import TINY_EVENTS, write_lake  # noqa: E402
+from lakes import TINY_EVENTS, write_lake
 
 
 @pytest.fixture(scope="module")
