@@ -6,14 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from feature_store.online.base import (
-    MAX_HISTORY,
-    OnlineStore,
-    check_entity,
-    check_limit,
-    dumps,
-    event_triples,
-)
+from feature_store.online.base import MAX_HISTORY, OnlineStore, check_entity, check_limit, dumps, event_triples
 
 _SEP = "\x1f"
 

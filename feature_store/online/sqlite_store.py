@@ -9,14 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from feature_store.online.base import (
-    MAX_HISTORY,
-    OnlineStore,
-    check_entity,
-    check_limit,
-    dumps,
-    event_triples,
-)
+from feature_store.online.base import MAX_HISTORY, OnlineStore, check_entity, check_limit, dumps, event_triples
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (

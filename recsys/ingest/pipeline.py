@@ -46,10 +46,10 @@ DEFAULT_MEMORY_BUDGET = 512 << 20
 class SourceStats:
     path: str
     format: str
+    quarantine_file: str | None = None
     rows_read: int = 0
     rows_accepted: int = 0
     rows_quarantined: int = 0
-    quarantine_file: str | None = None
     reasons: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import ARTIFACTS, assert_not_blank, require_chromium, screenshot
-from lakes import TINY_EVENTS, build_taobao_lake, read_taobao_csv, write_lake
+from support.browser import ARTIFACTS, assert_not_blank, require_chromium, screenshot
+from support.lakes import TINY_EVENTS, build_taobao_lake, read_taobao_csv, write_lake
 from typer.testing import CliRunner
 
 from feature_store.analytics import AnalyticsConfig, analytics_report, render_analytics

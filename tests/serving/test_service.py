@@ -8,7 +8,7 @@ import time
 
 import httpx
 import pytest
-from serving_support import client_of, sequences, serve, settings_for
+from support.service import client_of, sequences, serve, settings_for
 
 from feature_store.online import SQLiteOnlineStore
 from serving.app import create_app
