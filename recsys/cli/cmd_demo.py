@@ -86,12 +86,12 @@ def _render_reports(registry: Path, lake: Path, reports: Path, landing: Path, ru
 
 
 def _serve(registry: Path, workdir: Path, host: str, port: int) -> None:
+    import secrets
+
     import uvicorn
 
     from serving.app import create_app
     from serving.settings import Settings
-
-    import secrets
 
     token = secrets.token_urlsafe(9)
     settings = Settings(registry=registry, online_store_path=workdir / "online.sqlite", lake=workdir / "lake",

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from serving_support import client_of
+from support.lakes import TINY_EVENTS, write_lake
+from support.service import client_of
 
 from serving.analytics import router
 from serving.settings import Settings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "feature_store"))
-from lakes import TINY_EVENTS, write_lake
 
 
 @pytest.fixture(scope="module")

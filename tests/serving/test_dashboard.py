@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from serving_support import serve
+from support.service import serve
 
 from serving.settings import Settings
 from serving.ui import HTMX_SHA256, STATIC
@@ -86,7 +86,7 @@ def test_every_asset_is_served_by_the_service(service: str) -> None:
 # ---------------------------------------------------------------------------------------------- in a browser
 @pytest.fixture
 def browser_page(service: str) -> Iterator[Any]:
-    from browser import require_chromium
+    from support.browser import require_chromium
 
     chromium = require_chromium()
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
