@@ -18,6 +18,7 @@ from feature_store.online import OnlineStore, open_online_store
 from recsys.errors import RecsysError
 from recsys.models.base import Recommender
 from recsys.registry import Registry
+from serving.analytics import router as analytics_router
 from serving.catalog_state import catalog_services
 from serving.deps import ServiceState
 from serving.docs import install_docs
@@ -33,6 +34,7 @@ from serving.reports import router as reports_router
 from serving.resilience import resilient, watch_store
 from serving.routes import router
 from serving.settings import Settings, get_settings
+from serving.ui import install_ui
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(items_router)
     app.include_router(reports_router)
     app.include_router(experiments_router)
+    app.include_router(analytics_router)
+    install_ui(app)
 
     @app.exception_handler(RecsysError)
     async def _project_error(request: Request, err: RecsysError) -> JSONResponse:

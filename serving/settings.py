@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     experiments_poll_s: float = Field(default=1.0, ge=0, description="How often experiment definitions are polled.")
     admin_token: SecretStr | None = Field(
         default=None, description="Bearer token of /admin routes; unset disables them.")
+    ui_token: SecretStr | None = Field(
+        default=None, description="Read-only token of the dashboard (/ui); the admin token also opens it.")
     reload_interval_s: float = Field(default=5.0, ge=0, description="How often alias files are polled (0: never).")
     history_limit: int = Field(default=50, ge=1, le=1000, description="Live events per user passed to the models.")
     max_batch_users: int = Field(default=1000, ge=1, description="Largest POST /recommendations batch.")

@@ -147,13 +147,16 @@ def _experiment(registry: Path, workdir: Path, truth: Path, users: int) -> None:
 
 
 def _serve(registry: Path, workdir: Path, host: str, port: int) -> None:
+    import secrets
+
     import uvicorn
 
     from serving.app import create_app
     from serving.settings import Settings
 
-    settings = Settings(registry=registry, online_store_path=workdir / "online.sqlite",
-                        landing_dir=workdir / "landing", reports_dir=workdir / "reports")
+    token = secrets.token_urlsafe(9)
+    settings = Settings(registry=registry, online_store_path=workdir / "online.sqlite", lake=workdir / "lake",
+                        landing_dir=workdir / "landing", reports_dir=workdir / "reports", admin_token=token)
     base = f"http://{host}:{port}"
     console = stderr_console()
     console.rule("[bold]6. serving")
@@ -167,6 +170,8 @@ def _serve(registry: Path, workdir: Path, host: str, port: int) -> None:
         "-d '[{\"user_id\":\"u1\",\"item_id\":\"i2\",\"event_type\":\"view\",\"ts\":\"2026-01-22T10:00:00Z\"}]'\n"
         f"  curl '{base}/models'   curl '{base}/metrics'   open {base}/docs   open {base}/reports/latest\n"
         f"  curl '{base}/experiments'   open {base}/experiments/demo-popularity-vs-sasrec\n"
+        f"  open {base}/analytics/latest                            # behaviour report\n"
+        f"Dashboard: {base}/ui  (sign in with the admin token {token})\n"
         "Ctrl-C stops the service.",
         soft_wrap=True,  # commands stay on one line, ready to copy
         highlight=False,

@@ -20,6 +20,8 @@ def serve(
                                                  "online.sqlite next to the registry)."),
     admin_token: str | None = typer.Option(None, "--admin-token", envvar="RECSYS_ADMIN_TOKEN",
                                            help="Bearer token for /admin routes (unset: admin routes refused)."),
+    ui_token: str | None = typer.Option(None, "--ui-token", envvar="RECSYS_UI_TOKEN",
+                                        help="Read-only token of the dashboard at /ui (the admin token opens it too)."),
     default_model: str | None = typer.Option(None, "--default-model", help="Model when a request names none."),
     landing: Path | None = typer.Option(None, "--landing", help="Folder for accepted events (default: landing/ "
                                                                 "next to the registry)."),
@@ -42,6 +44,8 @@ def serve(
             overrides["online_store_url"] = online_store
         if admin_token:
             overrides["admin_token"] = admin_token
+        if ui_token:
+            overrides["ui_token"] = ui_token
         if default_model:
             overrides["default_model"] = default_model
         if landing:

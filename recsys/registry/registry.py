@@ -29,7 +29,7 @@ from recsys.jsonutil import to_jsonable
 from recsys.registry.files import read_json as _read_json
 from recsys.registry.files import write_json as _write_json
 from recsys.registry.files import write_json_atomic as _write_json_atomic
-from recsys.registry.gate import PromotionDecision, gate
+from recsys.registry.gate import PromotionDecision, gate, paired_gate
 from recsys.registry.litter import REGISTER_PREFIX, sweep_model_dir, sweep_work
 from recsys.registry.manifest import (
     ARTIFACT_DIR,
@@ -267,10 +267,13 @@ class Registry:
         tolerance: float = 0.0,
         force: bool = False,
         reason: str | None = None,
+        paired: Mapping[str, Any] | None = None,
     ) -> PromotionDecision:
         """Move `alias` to `version` if its `metric` is not worse than the current holder's by more than
-        `tolerance` (absolute); `force` skips the gate. The decision is recorded either way. A version whose files
-        fail their checksums is never promoted, forced or not (ArtifactError)."""
+        `tolerance` (absolute); `force` skips the gate. With `paired` (a paired comparison against the current
+        holder on the same users, `recsys.training.compare`), the candidate must not be *significantly* worse by
+        more than `tolerance`, and the decision says whether it is significantly better. Recorded either way. A
+        version whose files fail their checksums is never promoted, forced or not (ArtifactError)."""
         self._check_alias(alias)
         if not math.isfinite(tolerance) or tolerance < 0:
             raise ValueError(f"tolerance must be a non-negative number, got {tolerance}")
@@ -286,8 +289,13 @@ class Registry:
             promoted, why = gate(alias=alias, metric=metric, candidate=candidate.version, current=current,
                                  candidate_value=cand_value, current_value=prod_value, tolerance=tolerance,
                                  force=force, reason=reason)
+            improved = False
+            usable = (paired is not None and not force and current is not None and current != candidate.version
+                      and paired.get("production_version") == current and paired.get("metric") == metric)
+            if usable:
+                promoted, improved, why = paired_gate(paired, tolerance)  # type: ignore[arg-type]
             decision = PromotionDecision(name, candidate.version, alias, promoted, why, metric, cand_value,
-                                         prod_value, current)
+                                         prod_value, current, improved, dict(paired) if usable else None)
             if promoted:
                 aliases[alias] = candidate.version
                 _write_json_atomic(model_dir / ALIASES, aliases)

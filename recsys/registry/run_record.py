@@ -69,6 +69,8 @@ class ModelEntry:
     popularity: Popularity | None = None
     promoted: bool | None = None
     gate: PromotionDecision | None = None
+    paired: dict[str, Any] | None = None
+    """Paired comparison with the version holding `production` at registration, on this run's test users."""
 
 
 @dataclass
