@@ -86,6 +86,9 @@ def quality_gate(report: dict[str, Any], data_interval_start: datetime | None = 
 
     settings = run_settings()
     verdict = quarantine_gate(report, settings.max_quarantine_rate)
+    from recsys.alerts import rate_jump, send_alert
+
+    send_alert(settings.alert_webhook, rate_jump("quarantine", verdict.rate, None))
     if not verdict.passed:
         raise AirflowFailException(
             f"{verdict.reason()}; inspect {settings.lake / 'quarantine'} and fix the source "

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -100,3 +101,33 @@ def task_failed(dag_id: str, task_id: str, error: BaseException | str | None, *,
         details["try"] = try_number
     details["error"] = str(error)[:500] if error is not None else "unknown"
     return Alert("task_failed", f"nightly task {dag_id}.{task_id} failed", details)
+
+
+def run_alerts(registry: str | Path, run_id: str, *, metric: str = "ndcg@10", drop: float = 0.05,
+               window: int = 5) -> list[Alert]:
+    """The alerts one training run raises: each refused gate, and each model whose `metric` fell more than `drop`
+    against its last `window` runs (from the registry's run records)."""
+    from recsys.registry import RunStore
+
+    store = RunStore(registry)
+    run = store.get(run_id)
+    earlier = [r for r in store.list() if r.run_id != run_id and (r.recorded or "") <= (run.recorded or "~")]
+    out: list[Alert] = []
+    for name, entry in run.models.items():
+        if entry.gate is not None:
+            refused = gate_refused(name, entry.gate.to_dict())
+            if refused is not None:
+                out.append(refused)
+        current = entry.metrics.get(metric)
+        history = [r.models[name].metrics.get(metric) for r in earlier if name in r.models]
+        if current is not None:
+            dropped = metric_drop(name, metric, [h for h in history if h is not None], float(current),
+                                  tolerance=drop, window=window)
+            if dropped is not None:
+                out.append(dropped)
+    return out
+
+
+def notify(url: str | None, alerts: Sequence[Alert]) -> int:
+    """Send every alert to the webhook; how many were delivered."""
+    return sum(send_alert(url, a) for a in alerts)

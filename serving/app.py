@@ -18,6 +18,7 @@ from feature_store.online import OnlineStore, open_online_store
 from recsys.errors import RecsysError
 from recsys.models.base import Recommender
 from recsys.registry import Registry
+from serving.alerting import watch_fallbacks
 from serving.analytics import router as analytics_router
 from serving.catalog_state import catalog_services
 from serving.deps import ServiceState
@@ -68,6 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tasks = [asyncio.create_task(watch_store(store, settings.store_retry_s))]
         if settings.reload_interval_s > 0:
             tasks.append(asyncio.create_task(_poll(holder, metrics, settings.reload_interval_s)))
+        if settings.alert_webhook:
+            tasks.append(asyncio.create_task(watch_fallbacks(metrics, settings.alert_webhook,
+                                                             settings.alert_interval_s)))
         try:
             yield
         finally:

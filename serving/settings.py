@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     experiments_poll_s: float = Field(default=1.0, ge=0, description="How often experiment definitions are polled.")
     admin_token: SecretStr | None = Field(
         default=None, description="Bearer token of /admin routes; unset disables them.")
+    alert_webhook: str | None = Field(default=None, description="Slack-compatible webhook for the service's alerts "
+                                                           "(a jump in the share of fallback answers).")
+    alert_interval_s: float = Field(default=60.0, gt=0, description="Interval over which the fallback share is judged.")
     ui_token: SecretStr | None = Field(
         default=None, description="Read-only token of the dashboard (/ui); the admin token also opens it.")
     reload_interval_s: float = Field(default=5.0, ge=0, description="How often alias files are polled (0: never).")

@@ -33,5 +33,17 @@ def dag_defaults(settings: PipelineSettings, tag: str, doc: str | None) -> dict[
         "start_date": pendulum.datetime(*settings.start_date.timetuple()[:3], tz="UTC"),
         "catchup": settings.catchup,
         "max_active_runs": 1,
-        "default_args": settings.default_args(),
+        "default_args": {**settings.default_args(), "on_failure_callback": alert_on_failure},
     }
+
+
+def alert_on_failure(context: Any) -> None:
+    """A task failed for good (after its retries): tell the team's webhook, when one is configured."""
+    from recsys.alerts import send_alert, task_failed
+
+    ti = context.get("task_instance") or context.get("ti")
+    dag_id = getattr(ti, "dag_id", None) or str(context.get("dag_id", "?"))
+    task_id = getattr(ti, "task_id", None) or "?"
+    send_alert(run_settings().alert_webhook,
+               task_failed(dag_id, task_id, context.get("exception"), run_id=context.get("run_id"),
+                           try_number=getattr(ti, "try_number", None)))

@@ -71,3 +71,24 @@ def test_rules() -> None:
     failed = task_failed("train_recommenders", "train_als", RuntimeError("out of memory"), run_id="r1", try_number=3)
     assert failed.details == {"dag": "train_recommenders", "task": "train_als", "run": "r1", "try": 3,
                               "error": "out of memory"}
+
+
+def test_a_training_run_raises_alerts_for_a_refused_gate_and_a_metric_drop(
+        tmp_path: Any, receiver: tuple[str, list[dict[str, Any]]]) -> None:
+    from recsys.alerts import notify, run_alerts
+    from recsys.generate import generate_events
+    from recsys.ingest import ingest
+    from recsys.training import run_training
+
+    generate_events(tmp_path / "landing", users=150, items=60, days=5, seed=6)
+    ingest(sorted((tmp_path / "landing").glob("events-*.jsonl")), tmp_path / "lake")
+    good = run_training(tmp_path / "lake", tmp_path / "reg", models=["als"], promote=True,
+                        params={"als": {"factors": 16, "iterations": 10}})
+    assert run_alerts(tmp_path / "reg", good["run_id"]) == []
+    bad = run_training(tmp_path / "lake", tmp_path / "reg", models=["als"], promote=True,
+                       params={"als": {"factors": 2, "iterations": 1, "regularization": 50.0}})
+    assert bad["models"]["als"]["promoted"] is False
+    alerts = run_alerts(tmp_path / "reg", bad["run_id"], drop=0.05)
+    assert {a.kind for a in alerts} == {"gate_refused", "metric_drop"}
+    url, received = receiver
+    assert notify(url, alerts) == 2 and len(received) == 2
