@@ -44,8 +44,10 @@ class GenerateReport:
 
     out_dir: str
     files: list[str] = field(default_factory=list)
+    """The daily event files written (events-YYYY-MM-DD.jsonl)."""
     events: int = 0
     malformed: int = 0
+    """Deliberately broken rows mixed in (``malformed_rate``), for exercising ingestion's quarantine."""
     users: int = 0
     items: int = 0
     days: int = 0

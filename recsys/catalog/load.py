@@ -41,6 +41,7 @@ class CatalogReport:
     rows_accepted: int = 0
     rows_quarantined: int = 0
     duplicates: int = 0
+    """Conservation: rows_read = rows_accepted + rows_quarantined + duplicates."""
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0

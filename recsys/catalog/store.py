@@ -6,7 +6,6 @@ harmless. Fields a change does not carry keep their current values (``replace=Tr
 
 from __future__ import annotations
 
-import fcntl
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from recsys.catalog.schema import CURRENT_FILE, HISTORY_FILE, HISTORY_SCHEMA, IT
 from recsys.catalog.validate import Item
 from recsys.errors import InputError
 from recsys.ingest.writer import atomic_write_table
+from recsys.locks import file_lock
 
 DEFAULTS: dict[str, Any] = {"title": None, "categories": [], "price": None, "available": True, "created_at": None,
                             "properties": "{}"}
@@ -74,14 +74,8 @@ def read_history(lake: str | Path) -> pa.Table:
 @contextmanager
 def catalog_lock(lake: str | Path) -> Iterator[None]:
     """One writer of a lake's catalogue at a time (loads and service changes alike); others wait."""
-    root = items_dir(lake)
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with file_lock(items_dir(lake) / ".lock"):
+        yield
 
 
 def merge(current: dict[str, Any] | None, change: Item, *, replace: bool = False) -> dict[str, Any]:

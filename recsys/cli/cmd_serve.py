@@ -39,19 +39,10 @@ def serve(
     with user_errors():
         if not registry.is_dir():
             raise FileNotFoundError(f"registry {registry} does not exist (run `recsys train --registry` first)")
-        overrides: dict[str, Any] = {"registry": registry, "reload_interval_s": reload_interval}
-        if online_store:
-            overrides["online_store_url"] = online_store
-        if admin_token:
-            overrides["admin_token"] = admin_token
-        if ui_token:
-            overrides["ui_token"] = ui_token
-        if default_model:
-            overrides["default_model"] = default_model
-        if landing:
-            overrides["landing_dir"] = landing
-        if lake:
-            overrides["lake"] = lake
+        given = {"online_store_url": online_store, "admin_token": admin_token, "ui_token": ui_token,
+                 "default_model": default_model, "landing_dir": landing, "lake": lake}
+        overrides: dict[str, Any] = {"registry": registry, "reload_interval_s": reload_interval,
+                                     **{k: v for k, v in given.items() if v}}
         settings = Settings(**overrides)
         application = create_app(settings)
     uvicorn.run(application, host=host, port=port, access_log=access_log, log_level="warning")

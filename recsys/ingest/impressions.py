@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from recsys.errors import InputError
 from recsys.events import PARTITION_KEY
 from recsys.impressions import IMPRESSION_SCHEMA, IMPRESSIONS_DIR, SURFACES
+from recsys.ingest.counts import RowCounts
 from recsys.ingest.readers import iter_lines, raw_text
 from recsys.ingest.validate import MAX_ID_LENGTH
 from recsys.ingest.writer import QuarantineWriter, atomic_write_table
@@ -38,24 +39,9 @@ REASONS = {
 }
 
 
-@dataclass
-class ImpressionReport:
+@dataclass(kw_only=True)
+class ImpressionReport(RowCounts):
     """One run's impression counts (part of the ingest report)."""
-
-    rows_read: int = 0
-    rows_written: int = 0
-    rows_quarantined: int = 0
-    duplicates: int = 0
-    partitions: list[str] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-    reasons: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def conserved(self) -> bool:
-        return self.rows_read == self.rows_written + self.rows_quarantined + self.duplicates
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"conserved": self.conserved}
 
 
 def is_impression_log(path: Path) -> bool:

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from recsys.commits import manifest_path, part_name
 from recsys.errors import DamagedSourceError, InputError
 from recsys.events import EVENT_SCHEMA, EVENTS_DIR, PARTITION_KEY
 from recsys.ingest.commit import pending_run
+from recsys.ingest.counts import RowCounts
 from recsys.ingest.readers import BLOCK_BYTES, Chunk
 from recsys.ingest.sources import Source, expand_sources, resolve
 from recsys.ingest.validate import FIELDS, TS_UNITS, Rules, derive_event_ids, validate
@@ -57,19 +58,12 @@ class SourceStats:
     error: str | None = None  # the source is damaged: rows before the damage were ingested, the rest was not read
 
 
-@dataclass
-class IngestReport:
+@dataclass(kw_only=True)
+class IngestReport(RowCounts):
     """Summary of one run (also saved as the run's manifest)."""
 
     run_id: str
     lake: str
-    rows_read: int = 0
-    rows_written: int = 0
-    rows_quarantined: int = 0
-    duplicates: int = 0
-    partitions: list[str] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-    reasons: dict[str, int] = field(default_factory=dict)
     sources: list[SourceStats] = field(default_factory=list)
     synthetic_ts: bool = False
     notes: list[str] = field(default_factory=list)
@@ -82,13 +76,8 @@ class IngestReport:
 
     @property
     def conserved(self) -> bool:
-        events = self.rows_read == self.rows_written + self.rows_quarantined + self.duplicates
-        return events and (self.impressions is None or bool(self.impressions["conserved"]))
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["conserved"] = self.conserved
-        return d
+        """Events and impressions alike: no row lost."""
+        return super().conserved and (self.impressions is None or bool(self.impressions["conserved"]))
 
 
 def source_key(path: Path) -> str:

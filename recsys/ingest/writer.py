@@ -7,7 +7,6 @@ place only once complete: a killed run leaves either a whole part file or none.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import shutil
@@ -25,6 +24,7 @@ from recsys.errors import InputError
 from recsys.events import EVENT_SCHEMA, EVENTS_DIR, PARTITION_KEY, QUARANTINE_DIR
 from recsys.ingest.arrowutil import arrow_to_bool, arrow_to_int, int_to_arrow
 from recsys.ingest.commit import recover_pending
+from recsys.locks import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +46,8 @@ def dt_string(day: int) -> str:
 @contextmanager
 def lake_lock(lake: Path) -> Iterator[None]:
     """One ingest run per lake at a time (a second one waits), so dedupe sees a consistent lake."""
-    lake.mkdir(parents=True, exist_ok=True)
-    with open(lake / ".ingest.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with file_lock(lake / ".ingest.lock"):
+        yield
 
 
 def remove_leftovers(lake: Path) -> int:

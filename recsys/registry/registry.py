@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import logging
 import math
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from recsys.errors import ArtifactError, InputError
 from recsys.jsonutil import to_jsonable
+from recsys.locks import file_lock
 from recsys.registry.files import read_json as _read_json
 from recsys.registry.files import write_json as _write_json
 from recsys.registry.files import write_json_atomic as _write_json_atomic
@@ -79,13 +79,8 @@ class Registry:
     def _locked(self, name: str) -> Iterator[Path]:
         """Serialise read-modify-write of a model's alias file and decision log across processes."""
         model_dir = self._model_dir(name)
-        model_dir.mkdir(parents=True, exist_ok=True)
-        with (model_dir / _LOCK).open("a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield model_dir
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        with file_lock(model_dir / _LOCK):
+            yield model_dir
 
     # ---------------------------------------------------------------- listing
     def names(self) -> list[str]:

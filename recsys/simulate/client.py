@@ -33,10 +33,13 @@ class SimulationReport:
     service: str
     users: int
     requests: int = 0
+    """Recommendation requests answered (each one an impression the service logged)."""
     clicks: int = 0
     purchases: int = 0
+    """Clicks and purchases posted back to the service as events, with the answer's request_id."""
     revenue: float = 0.0
     errors: int = 0
+    """Requests the service did not answer with 200 (the run goes on; the report says how many)."""
     seconds: float = 0.0
     seed: int = 0
     by_arm: dict[str, dict[str, int]] = field(default_factory=dict)
