@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     history_limit: int = Field(default=50, ge=1, le=1000, description="Live events per user passed to the models.")
     max_batch_users: int = Field(default=1000, ge=1, description="Largest POST /recommendations batch.")
     max_events: int = Field(default=10_000, ge=1, description="Largest POST /events batch.")
+    lake: Path | None = Field(default=None, description="Lake whose item catalogue (LAKE/items) and recent events the "
+                                                       "catalogue routes and filters use.")
     gc_freeze: bool = Field(
         default=True, description="Move objects alive after start-up out of the garbage collector's reach "
                                   "(fewer, cheaper collections on the hot path).")

@@ -23,6 +23,8 @@ def serve(
     default_model: str | None = typer.Option(None, "--default-model", help="Model when a request names none."),
     landing: Path | None = typer.Option(None, "--landing", help="Folder for accepted events (default: landing/ "
                                                                 "next to the registry)."),
+    lake: Path | None = typer.Option(None, "--lake", envvar="RECSYS_LAKE",
+                                     help="Lake whose catalogue (LAKE/items) and events the catalogue routes use."),
     reload_interval: float = typer.Option(5.0, "--reload-interval", help="Seconds between alias polls (0: off)."),
     access_log: bool = typer.Option(False, "--access-log/--no-access-log", help="Log every request."),
 ) -> None:
@@ -44,6 +46,8 @@ def serve(
             overrides["default_model"] = default_model
         if landing:
             overrides["landing_dir"] = landing
+        if lake:
+            overrides["lake"] = lake
         settings = Settings(**overrides)
         application = create_app(settings)
     uvicorn.run(application, host=host, port=port, access_log=access_log, log_level="warning")
