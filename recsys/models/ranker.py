@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,19 +31,19 @@ import numpy as np
 from feature_store.definitions import ranking_feature_names
 from recsys.data import Interactions
 from recsys.errors import ArtifactError, InputError
-from recsys.models.base import Recommender
+from recsys.models.base import Histories, Recommender
 from recsys.ranking.candidates import Candidates, retrieve
 from recsys.ranking.catalogue import event_categories, read_catalogue
-from recsys.ranking.events import US, ItemLog, UserEvents, event_seconds
+from recsys.ranking.events import ItemLog, UserEvents, event_seconds
 from recsys.ranking.features import ItemSide, pair_matrix
+from recsys.ranking.frame import RankingFrame
 from recsys.ranking.ltr import LtrConfig, booster_from_text, importances, train_ranker
+from recsys.ranking.online import LiveEvents, live_events
 from recsys.ranking.protocol import label_split
 from recsys.ranking.report import recall_stats
 
 log = logging.getLogger(__name__)
 
-LiveEvents = Callable[[Sequence[str]], Mapping[str, Sequence[tuple[str, int]]]]
-"""``users -> {user: [(item_id, ts_microseconds), ...]}`` oldest first: the online store's live events."""
 FALLBACK = -1000.0
 """Score offset of items no retriever proposed (below any ranker score; popularity orders them)."""
 VALID_SHARE = 0.1
@@ -118,12 +118,13 @@ class Ranker(Recommender):
                              f"({', '.join(names)})")
         return names
 
-    def _fit(self, data: Interactions, validation: Mapping[str, Sequence[str]] | None) -> None:
+    def training_frame(self, data: Interactions) -> RankingFrame:
+        """The ranker's labelled training frame from `data` (the cut-off of `recsys.ranking.protocol`): candidates
+        of retrievers fitted before the cut-off, features as of each label user's latest event before it."""
         names = self.retriever_names()
         if not isinstance(self.n_candidates, int | np.integer) or self.n_candidates < 1:
             raise InputError(f"n_candidates must be a positive integer, got {self.n_candidates!r}")
-        seconds = event_seconds(data)
-        cut = label_split(data, seconds, cutoff=self.label_cutoff, fraction=self.label_fraction,
+        cut = label_split(data, event_seconds(data), cutoff=self.label_cutoff, fraction=self.label_fraction,
                           n_last=self.label_events)
         categories, catalogue = self._item_attributes(data)
         early = self._fit_retrievers(names, cut.before)
@@ -132,23 +133,29 @@ class Ranker(Recommender):
         rng = np.random.default_rng(self.random_state)
         pick = np.sort(rng.permutation(len(cut.users))[:self.max_label_users])
         users = cut.users[pick]
-        rows = [UserEvents(cut.before.sequences[u], before_s[u], int(cut.as_of[p])) for u, p in zip(users, pick,
-                                                                                                 strict=True)]
+        rows = [UserEvents(cut.before.sequences[u], before_s[u], int(cut.as_of[p]))
+                for u, p in zip(users, pick, strict=True)]
         cands = retrieve(early, data.users.external(users).tolist(), int(self.n_candidates))
         targets = [cut.targets[p] for p in pick]
         X = pair_matrix(side, rows, cands.items, cands.stacked_block())
         y = np.concatenate([np.isin(c, t) for c, t in zip(cands.items, targets, strict=True)]).astype(np.float32)
-        groups = np.array([len(c) for c in cands.items], np.int64)
-        self._learn(X, y, groups, cands, targets, names, rng)
-        self.label_cutoff_ = cut.cutoff
-        self.retrievers_ = self._fit_retrievers(names, data)
-        self.user_seconds_ = seconds
-        self.side_ = ItemSide(ItemLog.from_users(data.sequences, seconds, data.n_items), categories, catalogue)
+        return RankingFrame(X, y, cands, targets, rows, users, cut.cutoff, ranking_feature_names(names))
 
-    def _learn(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray, cands: Candidates,
-               targets: list[np.ndarray], names: list[str], rng: np.random.Generator) -> None:
+    def _fit(self, data: Interactions, validation: Mapping[str, Sequence[str]] | None) -> None:
+        frame = self.training_frame(data)
+        self._learn(frame, np.random.default_rng(self.random_state + 1))
+        self.label_cutoff_ = frame.cutoff
+        self.retrievers_ = self._fit_retrievers(frame.candidates.retrievers, data)
+        self.user_seconds_ = event_seconds(data)
+        categories, catalogue = self._item_attributes(data)
+        log_all = ItemLog.from_users(data.sequences, self.user_seconds_, data.n_items)
+        self.side_ = ItemSide(log_all, categories, catalogue)
+
+    def _learn(self, frame: RankingFrame, rng: np.random.Generator) -> None:
         """Fit lambdarank on the groups with at least one positive; a held-out share of the label users gives the
         recall statistics (and early stopping, when asked)."""
+        X, y, cands, targets = frame.X, frame.y, frame.candidates, frame.targets
+        groups = np.array([len(c) for c in cands.items], np.int64)
         ends = np.cumsum(groups)
         positives = np.add.reduceat(y, ends - groups) if len(y) else np.zeros(0)
         useful = (groups > 0) & (positives > 0)
@@ -157,7 +164,7 @@ class Ranker(Recommender):
                              "(raise n_candidates or add retrievers)")
         keep_rows = np.repeat(useful, groups)
         held = rng.random(len(groups)) < VALID_SHARE if len(groups) >= 20 else np.zeros(len(groups), bool)
-        self.feature_names_ = ranking_feature_names(names)
+        self.feature_names_ = frame.feature_names
         config = LtrConfig(int(self.n_estimators), float(self.learning_rate), int(self.num_leaves),
                            int(self.min_child_samples), int(self.early_stopping), num_threads=int(self.num_threads),
                            seed=int(self.random_state))
@@ -203,38 +210,18 @@ class Ranker(Recommender):
         """Read each served user's live events (with their times) from `live_events` (the online store)."""
         self._live = live_events
 
-    def _live_events(self, users: list[str], histories: list[np.ndarray], uidx: np.ndarray
-                     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per row, live (items, seconds) after the user's training events: from the bound online reader, else the
-        live part of `histories` one second apart after the user's last known event."""
-        reader = getattr(self, "_live", None)
-        got: Mapping[str, Sequence[tuple[str, int]]] | None = None
-        if reader is not None:
-            try:
-                got = reader(users)
-            except Exception as err:  # an online-store outage must not fail a recommendation
-                log.warning("live events unavailable, ranking from histories: %s", err)
-        end = self.side_.log.t0 + self.side_.log.stride - 2
-        out = []
-        for r, u in enumerate(uidx):
-            last = int(self.user_seconds_[u][-1]) if u >= 0 and len(self.user_seconds_[u]) else end
-            if got is not None:
-                pairs = [(i, int(t) // US) for i, t in got.get(users[r], ())]
-                pairs = [(i, t) for i, t in pairs if t > last or u < 0]
-                idx = self.items_.index([i for i, _ in pairs])
-                ts = np.array([t for _, t in pairs], np.int64)
-                out.append((idx[idx >= 0], ts[idx >= 0]))
-            else:
-                live = histories[r][len(self.sequences_[u]):] if u >= 0 else histories[r]
-                out.append((np.asarray(live, np.int64), last + 1 + np.arange(len(live), dtype=np.int64)))
-        return out
+    def pair_features(self, users: Sequence[str], histories: Histories | None = None
+                      ) -> tuple[Candidates, np.ndarray]:
+        """Candidates and their feature matrix for external `users` (with live `histories` of item ids, or the
+        bound online store's live events): what `recommend` ranks."""
+        self._check_fitted()
+        uidx = self.users_.index(list(users))
+        return self._pairs(uidx, self._histories(uidx, histories))
 
-    # ---------------------------------------------------------------- scoring
-    def _score(self, users: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
-        pop = self.item_popularity_ / (self.item_popularity_.max() + 1.0)
-        out = np.tile((FALLBACK + pop).astype(np.float32), (len(users), 1))
+    def _pairs(self, users: np.ndarray, histories: list[np.ndarray]) -> tuple[Candidates, np.ndarray]:
         ext = ["" if u < 0 else str(self.users_.ids[u]) for u in users]
-        live = self._live_events(ext, histories, users)
+        live = live_events(getattr(self, "_live", None), ext, users, histories, self.sequences_,
+                           self.user_seconds_, self.items_, self.side_.log)
         rows, live_ids = [], []
         for r, u in enumerate(users):
             items, ts = live[r]
@@ -245,7 +232,12 @@ class Ranker(Recommender):
             live_ids.append(self.items_.external(items).tolist() if len(items) else None)
         cands = retrieve(self.retrievers_, ext, int(self.n_candidates),
                          histories=live_ids if any(h is not None for h in live_ids) else None)
-        X = pair_matrix(self.side_, rows, cands.items, cands.stacked_block())
+        return cands, pair_matrix(self.side_, rows, cands.items, cands.stacked_block())
+
+    def _score(self, users: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
+        pop = self.item_popularity_ / (self.item_popularity_.max() + 1.0)
+        out = np.tile((FALLBACK + pop).astype(np.float32), (len(users), 1))
+        cands, X = self._pairs(users, histories)
         if len(X):
             pred = self.booster_.predict(X, num_threads=int(self.num_threads)).astype(np.float32)
             sizes = np.cumsum([len(c) for c in cands.items])[:-1]
