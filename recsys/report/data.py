@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from recsys.errors import ArtifactError, InputError
+from recsys.report.ranking import ranking_section
 
 if TYPE_CHECKING:
     from recsys.registry import Registry
@@ -147,6 +148,7 @@ def build_report(
         "history": _history(runs, str(run["run_id"])),
         "popularity": _popularity(entries),
         "samples": _samples(run, entries, titles),
+        "ranking": ranking_section(reg, entries),
         "gaps": gaps,
     }
     if not report["segments"]:

@@ -154,3 +154,19 @@ def test_artifact_holds_retrievers_and_a_text_model(fitted: Ranker, tmp_path) ->
         a, b = fitted.recommend(users, k=8, **kwargs), loaded.recommend(users, k=8, **kwargs)
         np.testing.assert_array_equal(a[0], b[0])
         np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_offline_report_shows_importances_and_retriever_recall(fitted: Ranker, tmp_path) -> None:
+    from recsys.registry import Registry
+    from recsys.report.data import build_report
+    from recsys.report.render import render_html
+
+    reg = Registry(tmp_path / "registry")
+    mv = reg.register("ranker", fitted, metrics={"ndcg@10": 0.1}, data={})
+    reg.record_run({"run_id": "r1", "models": {"ranker": {"version": mv.version, "metrics": {"ndcg@10": 0.1}}}})
+    report = build_report(reg)
+    (section,) = report["ranking"]
+    assert section["name"] == "ranker" and set(section["candidate_recall"]) == {"popularity", "itemknn", "union"}
+    assert section["importances"][0][0] in ranking_feature_names(["popularity", "itemknn"])
+    html = render_html(report)
+    assert "Two-stage ranking" in html and "itemknn" in html
