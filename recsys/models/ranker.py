@@ -32,6 +32,7 @@ from feature_store.definitions import ranking_feature_names
 from recsys.data import Interactions
 from recsys.errors import ArtifactError, InputError
 from recsys.models.base import Histories, Recommender
+from recsys.ranking import DEFAULT_RETRIEVERS
 from recsys.ranking.candidates import Candidates, retrieve
 from recsys.ranking.catalogue import event_categories, read_catalogue
 from recsys.ranking.events import ItemLog, UserEvents, event_seconds
@@ -68,7 +69,7 @@ class Ranker(Recommender):
     def __init__(
         self,
         *,
-        retrievers: str | Sequence[str] = "popularity,als,itemknn",
+        retrievers: str | Sequence[str] = DEFAULT_RETRIEVERS,
         retriever_params: Mapping[str, Mapping[str, Any]] | None = None,
         n_candidates: int = 100,
         label_cutoff: str = "last",
