@@ -44,7 +44,8 @@ def train_ranker(X: np.ndarray, y: np.ndarray, groups: np.ndarray, valid: np.nda
     row_valid = np.repeat(valid, groups)
     train = lgb.Dataset(X[~row_valid], y[~row_valid], group=groups[~valid], feature_name=list(names),
                         free_raw_data=True)
-    sets, callbacks = [train], []
+    sets: list[Any] = [train]
+    callbacks: list[Any] = []
     if valid.any() and config.early_stopping > 0:
         sets.append(lgb.Dataset(X[row_valid], y[row_valid], group=groups[valid], reference=train))
         callbacks.append(lgb.early_stopping(config.early_stopping, verbose=False))

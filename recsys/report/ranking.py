@@ -37,7 +37,7 @@ def ranking_section(reg: Registry, entries: Mapping[str, Mapping[str, Any]]) -> 
             continue
         stats = meta.get("stats", {})
         recall = next((v for k, v in stats.items() if k.startswith("recall@") and isinstance(v, dict)), {})
-        shares = next((v for k, v in stats.items() if k.startswith("hit_share@")), {})
+        shares: dict[str, float] = next((v for k, v in stats.items() if k.startswith("hit_share@")), {})
         out.append({"name": name, "retrievers": meta.get("retrievers", []),
                     "importances": list(meta.get("importances", {}).items())[:TOP_FEATURES],
                     "candidate_recall": recall, "hit_share": shares,
