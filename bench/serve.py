@@ -75,9 +75,9 @@ def load_sequences() -> dict[str, list[str]]:
     return {u: g.tolist() for u, g in df.groupby("user", sort=False)["item"]}
 
 
-RANKER = {"retrievers": "popularity,als,itemknn", "n_candidates": 80, "max_label_users": 3000,
+RANKER = {"retrievers": "popularity,als,itemknn", "n_candidates": 100, "max_label_users": 3000,
           "retriever_params": {"als": {"factors": 64, "iterations": 10, "device": "cpu"}}}
-"""The served ranker: 3 retrievers x 80 = about 200 distinct candidates per request after their union."""
+"""The served ranker: 3 retrievers x 100 = about 200 distinct candidates per request after their union."""
 
 
 def build_registry(root: Path, sasrec_epochs: int, names: list[str]) -> dict[str, Any]:
