@@ -140,7 +140,8 @@ class Ranker(Recommender):
         targets = [cut.targets[p] for p in pick]
         X = pair_matrix(side, rows, cands.items, cands.stacked_block())
         y = np.concatenate([np.isin(c, t) for c, t in zip(cands.items, targets, strict=True)]).astype(np.float32)
-        return RankingFrame(X, y, cands, targets, rows, users, cut.cutoff, ranking_feature_names(names))
+        return RankingFrame(X, y, cands, targets, rows, users, cut.cutoff, ranking_feature_names(names), categories,
+                            catalogue)
 
     def _fit(self, data: Interactions, validation: Mapping[str, Sequence[str]] | None) -> None:
         frame = self.training_frame(data)
@@ -148,9 +149,8 @@ class Ranker(Recommender):
         self.label_cutoff_ = frame.cutoff
         self.retrievers_ = self._fit_retrievers(frame.candidates.retrievers, data)
         self.user_seconds_ = event_seconds(data)
-        categories, catalogue = self._item_attributes(data)
         log_all = ItemLog.from_users(data.sequences, self.user_seconds_, data.n_items)
-        self.side_ = ItemSide(log_all, categories, catalogue)
+        self.side_ = ItemSide(log_all, frame.categories, frame.catalogue)
 
     def _learn(self, frame: RankingFrame, rng: np.random.Generator) -> None:
         """Fit lambdarank on the groups with at least one positive; a held-out share of the label users gives the

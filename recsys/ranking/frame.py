@@ -23,3 +23,5 @@ class RankingFrame:
     users: np.ndarray
     cutoff: str
     feature_names: list[str]
+    categories: np.ndarray | None = None
+    catalogue: dict[str, np.ndarray] | None = None

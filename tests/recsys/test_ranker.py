@@ -170,3 +170,27 @@ def test_offline_report_shows_importances_and_retriever_recall(fitted: Ranker, t
     assert section["importances"][0][0] in ranking_feature_names(["popularity", "itemknn"])
     html = render_html(report)
     assert "Two-stage ranking" in html and "itemknn" in html
+
+
+def test_catalogue_features_come_from_the_lakes_items(frame: pd.DataFrame, tmp_path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ids = [f"i{j}" for j in range(N_ITEMS)]
+    (tmp_path / "items").mkdir()
+    pq.write_table(pa.table({
+        "item_id": ids, "categories": [[f"c{j % 3}"] for j in range(N_ITEMS)],
+        "price": [float(j) for j in range(N_ITEMS)], "available": [j % 2 == 0 for j in range(N_ITEMS)],
+        "created_at": pa.array([T0 * US] * N_ITEMS, pa.timestamp("us", tz="UTC")),
+    }), tmp_path / "items" / "items.parquet")
+    tf = Ranker(**PARAMS, catalogue=str(tmp_path)).training_frame(data_of(frame))
+    names = tf.feature_names
+    items = np.concatenate(tf.candidates.items)
+    price = np.array([float(str(i)[1:]) for i in data_of(frame).items.external(items)])
+    np.testing.assert_array_equal(tf.X[:, names.index("item_price")], price)
+    assert np.isfinite(tf.X[:, names.index("user_category_share")]).all()
+    listed = tf.X[:, names.index("item_listed_days")]
+    np.testing.assert_allclose(listed, (np.repeat([r.as_of for r in tf.rows], [len(c) for c in tf.candidates.items])
+                                        - T0) / DAY, rtol=1e-5)
+    plain = Ranker(**PARAMS).training_frame(data_of(frame))
+    assert np.isnan(plain.X[:, names.index("item_price")]).all()
