@@ -445,6 +445,9 @@ def run_training(
         if name not in models:
             raise InputError(f"parameters given for {name!r}, which is not among the models trained "
                              f"({', '.join(models)})")
+    for m in models:  # content-based models read the lake's catalogue unless told otherwise
+        if "catalog" in _model_class(m)._param_names() and (Path(lake) / "items" / "items.parquet").is_file():
+            params[m] = {"catalog": str(lake), **(params.get(m) or {})}
     per_model_epochs = {m: _epochs_for(m, epochs) for m in models}
     for m in models:  # fail fast, before any work, on a bad model name or parameter
         model_params(m, params.get(m), device=device, epochs=per_model_epochs[m], seed=seed)

@@ -34,8 +34,21 @@ class Settings(BaseSettings):
     history_limit: int = Field(default=50, ge=1, le=1000, description="Live events per user passed to the models.")
     max_batch_users: int = Field(default=1000, ge=1, description="Largest POST /recommendations batch.")
     max_events: int = Field(default=10_000, ge=1, description="Largest POST /events batch.")
+    max_body_bytes: int = Field(default=8 << 20, ge=1024, description="Largest request body (413 above it), "
+                                "enforced before the body is parsed.")
+    offload_batch_users: int = Field(
+        default=64, ge=1, description="POST /recommendations batches of at least this many users are scored in a "
+                                      "worker thread, so they do not stall the event loop.")
+    store_retry_s: float = Field(default=1.0, gt=0, description="How often an unreachable online store is probed.")
+    store_backlog: int = Field(default=100_000, ge=0, description="Writes kept for replay while the online store "
+                                                                  "is down (they are in the landing files anyway).")
     lake: Path | None = Field(default=None, description="Lake whose item catalogue (LAKE/items) and recent events the "
                                                        "catalogue routes and filters use.")
+    catalog_refresh_s: float = Field(default=0.25, ge=0, le=1.0, description="How often each worker re-checks the "
+                                     "catalogue for changes made by other workers (seconds).")
+    explore_share: float = Field(default=0.0, ge=0, le=0.5, description="Share of personal slots given to fresh "
+                                 "items of the user's categories (0: no exploration).")
+    explore_days: float = Field(default=14.0, gt=0, description="Items created within this many days are fresh.")
     gc_freeze: bool = Field(
         default=True, description="Move objects alive after start-up out of the garbage collector's reach "
                                   "(fewer, cheaper collections on the hot path).")

@@ -33,6 +33,8 @@ CREATE TABLE IF NOT EXISTS features (
 class SQLiteOnlineStore(OnlineStore):
     """Online store in a SQLite file; one connection guarded by a lock (reads take microseconds)."""
 
+    transient_errors = (sqlite3.OperationalError, OSError)  # locked, disk full or gone
+
     def __init__(self, path: str | Path, *, max_history: int = MAX_HISTORY) -> None:
         self.path = Path(path)
         self.max_history = max_history

@@ -16,6 +16,7 @@ MODEL_CLASSES: dict[str, str] = {
     "bpr": "recsys.models.implicit_mf:BPR",
     "ease": "recsys.models.ease:EASE",
     "sasrec": "recsys.models.sasrec:SASRec",
+    "content": "recsys.models.content:Content",
     "ranker": "recsys.models.ranker:Ranker",
 }
 

@@ -34,7 +34,7 @@ def live_events(
         try:
             got = reader(users)
         except Exception as err:  # an online-store outage must not fail a recommendation
-            log.warning("live events unavailable, ranking from the request's histories: %s", err)
+            log.debug("live events unavailable, ranking from the request's histories: %s", err)
     end = log_.t0 + log_.stride - 2
     out = []
     for r, u in enumerate(uidx):

@@ -160,8 +160,11 @@ def test_admin_routes_are_closed_without_a_configured_token(registry):
 
 
 def test_operations_routes(server):
-    assert server.get("/health").json() == {"status": "ok"}
-    assert server.get("/ready").json()["models"] == {"als": 1, "popularity": 1, "sasrec": 1}
+    health = server.get("/health").json()
+    assert health["status"] == "ok" and health["degraded"] == []
+    assert {c["status"] for c in health["components"].values()} == {"up"}
+    ready = server.get("/ready").json()
+    assert ready["models"] == {"als": 1, "popularity": 1, "sasrec": 1} and ready["degraded"] == []
     models = server.get("/models").json()
     assert models["default"] == "als" and [m["name"] for m in models["models"]] == ["als", "popularity", "sasrec"]
     server.get("/users/u1/recommendations")
