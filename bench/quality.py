@@ -145,7 +145,7 @@ def run(datasets: list[str], models: list[str], params: dict[str, dict[str, Any]
             for m in models:
                 p = {**DEFAULT_PARAMS.get(ds, {}).get(m, {}), **params.get(m, {})}
                 if m == "ranker" and catalogue is not None:
-                    p.setdefault("catalogue", str(catalogue))
+                    p.setdefault("catalog", str(catalogue))
                 log.info("%s: training %s %s", ds, m, p)
                 trained = train_model(split_dir, m, Path(tmp) / ds / m, params=p, device=device, seed=seed,
                                       n_boot=1000, refit=refit)

@@ -50,7 +50,7 @@ def demo(
         names = [m.strip() for m in models.split(",") if m.strip()]
         # Generated sessions are short: a 50-item window keeps the demo's SASRec quick. The ranker takes its
         # item categories from the lake's events.
-        params = {"sasrec": {"max_len": 50}, "ranker": {"catalogue": str(lake)}}
+        params = {"sasrec": {"max_len": 50}, "ranker": {"catalog": str(lake)}}
         run = run_training(lake, registry, models=names, split="loo", epochs=epochs, promote=True, progress=True,
                            params={k: v for k, v in params.items() if k in names})
         table = Table(title=f"offline metrics, run {run['run_id']} (leave-one-out, full ranking)")

@@ -57,7 +57,7 @@ class Ranker(Recommender):
     retrievers: comma-separated model names (or a list); retriever_params: ``{name: {param: value}}`` for them.
     n_candidates: candidates per retriever. label_cutoff: "time" (one global cut-off, the last `label_fraction`
     of the time span) or "last" (each user's last `label_events` events); see `recsys.ranking.protocol`.
-    max_label_users: cap on the label users (a seeded sample) to bound training time. catalogue: a lake whose
+    max_label_users: cap on the label users (a seeded sample) to bound training time. catalog: a lake whose
     ``items/`` catalogue (or, without one, the events' categories) gives item attributes; None: none.
     n_estimators, learning_rate, num_leaves, min_child_samples: LightGBM's. random_state: seeds everything.
     """
@@ -76,7 +76,7 @@ class Ranker(Recommender):
         label_fraction: float = 0.1,
         label_events: int = 3,
         max_label_users: int = 20_000,
-        catalogue: str | None = None,
+        catalog: str | None = None,
         n_estimators: int = 300,
         learning_rate: float = 0.02,
         num_leaves: int = 7,
@@ -92,7 +92,7 @@ class Ranker(Recommender):
         self.label_fraction = label_fraction
         self.label_events = label_events
         self.max_label_users = max_label_users
-        self.catalogue = catalogue
+        self.catalog = catalog
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -199,12 +199,12 @@ class Ranker(Recommender):
         return out
 
     def _item_attributes(self, data: Interactions) -> tuple[np.ndarray | None, dict[str, np.ndarray] | None]:
-        if self.catalogue is None:
+        if self.catalog is None:
             return None, None
-        found = read_catalogue(self.catalogue, data.items)
+        found = read_catalogue(self.catalog, data.items)
         if found is not None:
             return found
-        return event_categories(self.catalogue, data.items), None
+        return event_categories(self.catalog, data.items), None
 
     # ---------------------------------------------------------------- online
     def bind_online(self, live_events: LiveEvents | None) -> None:

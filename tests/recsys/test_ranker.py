@@ -183,7 +183,7 @@ def test_catalogue_features_come_from_the_lakes_items(frame: pd.DataFrame, tmp_p
         "price": [float(j) for j in range(N_ITEMS)], "available": [j % 2 == 0 for j in range(N_ITEMS)],
         "created_at": pa.array([T0 * US] * N_ITEMS, pa.timestamp("us", tz="UTC")),
     }), tmp_path / "items" / "items.parquet")
-    tf = Ranker(**PARAMS, catalogue=str(tmp_path)).training_frame(data_of(frame))
+    tf = Ranker(**PARAMS, catalog=str(tmp_path)).training_frame(data_of(frame))
     names = tf.feature_names
     items = np.concatenate(tf.candidates.items)
     price = np.array([float(str(i)[1:]) for i in data_of(frame).items.external(items)])
