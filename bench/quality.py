@@ -32,15 +32,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from machine import cpu_model  # bench/machine.py and bench/sasrec.py (scripts run from bench/)
+from ranker_data import candidate_recall, movielens_genres, read_taobao, write_catalogue
 from sasrec import PRESETS as SASREC_PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("RECSYS_DATA_DIR", ROOT.parent / "shared" / "data"))
 RESULTS = ROOT / "bench" / "results"
-MODELS = ("popularity", "itemknn", "als", "bpr", "ease", "sasrec")
+MODELS = ("popularity", "itemknn", "als", "bpr", "ease", "sasrec", "ranker")
 DATASETS = {
     "ml1m-part": DATA / "movielens-1m-partial" / "ratings_users1-2999.dat.gz",
     "beauty": DATA / "amazon-s3rec-sequences" / "Beauty.txt",
+    "taobao": DATA / "taobao-userbehavior-head" / "UserBehavior_head.csv",
 }
 REFERENCE = {  # NDCG@10 measured elsewhere on these exact splits; SASRec: the targets of the issue
     "beauty": {"ease": 0.042, "itemknn": 0.037, "als": 0.023, "popularity": 0.006, "sasrec": 0.050},
@@ -48,9 +50,13 @@ REFERENCE = {  # NDCG@10 measured elsewhere on these exact splits; SASRec: the t
 }
 DEFAULT_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
     # SASRec: the recipes tuned in bench/sasrec.py (max_len 200 for MovieLens, 50 and heavy dropout for Beauty).
-    "ml1m-part": {"sasrec": dict(SASREC_PRESETS["ml1m"])},
-    "beauty": {"sasrec": dict(SASREC_PRESETS["beauty"])},
+    "ml1m-part": {"sasrec": dict(SASREC_PRESETS["ml1m"]),
+                  "ranker": {"retrievers": "popularity,als,itemknn,ease", "max_label_users": 3000}},
+    "beauty": {"sasrec": dict(SASREC_PRESETS["beauty"]), "ranker": {"max_label_users": 5000}},
+    "taobao": {},
 }
+CATALOGUES = {"ml1m-part": DATA / "movielens-1m-partial" / "movies.dat"}
+"""Item categories for the ranker: MovieLens genres; Taobao's come with its events; Beauty has none."""
 
 log = logging.getLogger("bench.quality")
 
@@ -78,6 +84,24 @@ def read_amazon_sequences(path: Path) -> pd.DataFrame:
         "event_id": order.astype(str), "user_id": users, "item_id": items, "event_type": "view",
         "ts": pd.to_datetime(order, unit="s", utc=True).astype("datetime64[us, UTC]"), "value": np.nan,
     })
+
+
+def read_events(ds: str, path: Path) -> pd.DataFrame:
+    if ds == "ml1m-part":
+        return read_movielens(path)
+    if ds == "taobao":
+        return read_taobao(path).drop(columns=["category"])
+    return read_amazon_sequences(path)
+
+
+def _catalogue(ds: str, events: pd.DataFrame, lake: Path) -> Path | None:
+    if ds == "taobao":
+        cats = read_taobao(DATASETS[ds]).groupby("item_id")["category"].last()
+        return write_catalogue(lake, {i: [c] for i, c in cats.items()})
+    source = CATALOGUES.get(ds)
+    if source is None or not source.exists():
+        return None
+    return write_catalogue(lake, movielens_genres(source))
 
 
 def machine() -> dict[str, Any]:
@@ -108,8 +132,9 @@ def run(datasets: list[str], models: list[str], params: dict[str, dict[str, Any]
                 log.warning("%s: %s is absent, skipped", ds, path)
                 continue
             started = time.perf_counter()
-            events = read_movielens(path) if ds == "ml1m-part" else read_amazon_sequences(path)
+            events = read_events(ds, path)
             split = leave_one_out(events_to_frame(events))
+            catalogue = _catalogue(ds, events, Path(tmp) / ds / "lake")
             split_dir = split.save(Path(tmp) / ds / "split")
             prep = time.perf_counter() - started
             log.info("%s: %d events, %d users, %d items; split in %.1f s", ds, split.info["n_events"],
@@ -119,6 +144,8 @@ def run(datasets: list[str], models: list[str], params: dict[str, dict[str, Any]
                        "models": {}}
             for m in models:
                 p = {**DEFAULT_PARAMS.get(ds, {}).get(m, {}), **params.get(m, {})}
+                if m == "ranker" and catalogue is not None:
+                    p.setdefault("catalog", str(catalogue))
                 log.info("%s: training %s %s", ds, m, p)
                 trained = train_model(split_dir, m, Path(tmp) / ds / m, params=p, device=device, seed=seed,
                                       n_boot=1000, refit=refit)
@@ -134,6 +161,10 @@ def run(datasets: list[str], models: list[str], params: dict[str, dict[str, Any]
                     "protocol": ev["protocol"], "reference_ndcg@10": REFERENCE.get(ds, {}).get(m),
                     "measured": datetime.now(UTC).isoformat(timespec="seconds"),
                 }
+                if m == "ranker":
+                    out[ds]["models"][m]["candidates"] = candidate_recall(trained / "artifact", split.test)
+                    meta = json.loads((trained / "artifact" / "ranker.json").read_text())
+                    out[ds]["models"][m]["importances"] = dict(list(meta["importances"].items())[:10])
                 log.info("%s %s: ndcg@10 %.4f hr@10 %.4f (%.1f s)", ds, m, met["ndcg@10"], met["hr@10"],
                          ev["train_seconds"])
     return out
@@ -181,6 +212,12 @@ def markdown(report: dict[str, Any]) -> str:
                          f"{'' if ref is None else f'{ref:.3f}'} | {r['hr@10']:.4f} | {r['mrr@10']:.4f} | "
                          f"{r['coverage@10']:.3f} | {r['train_seconds']:.1f} | {epochs} | {params} |")
         notes = [f"- {m}: {entry['models'][m]['note']}" for m in MODELS if entry["models"].get(m, {}).get("note")]
+        cand = entry["models"].get("ranker", {}).get("candidates")
+        if cand:
+            recall = ", ".join(f"{k} {v:.3f}" for k, v in cand["recall"].items())
+            notes.append(f"- ranker candidates: top {cand['n_candidates']} per retriever, "
+                         f"{cand['candidates_per_user']} per user after the union; test recall of the candidates "
+                         f"({cand['users']} users): {recall}")
         lines += [*notes, ""] if notes else [""]
     return "\n".join(lines)
 

@@ -169,12 +169,26 @@ def render_report(registered: dict[str, Any], decisions: list[dict[str, Any]]) -
 )
 def train_recommenders() -> None:
     split = prepare_split()
-    trained = [train.override(task_id=f"train_{model}", **_routing(PARSE_SETTINGS, model))(split, model)
-               for model in PARSE_SETTINGS.models]
-    registered = register(trained)
+    tasks = {model: train.override(task_id=f"train_{model}", **_routing(PARSE_SETTINGS, model))(split, model)
+             for model in PARSE_SETTINGS.models}
+    for model, retrievers in _retrievers(PARSE_SETTINGS).items():
+        for retriever in retrievers:
+            tasks[retriever] >> tasks[model]  # the ranker trains after its retrievers (it refits them itself)
+    registered = register(list(tasks.values()))
     decisions = promote(registered)
     reload_service(decisions)
     render_report(registered, decisions)
+
+
+def _retrievers(settings: PipelineSettings) -> dict[str, list[str]]:
+    """For a configured ``ranker``, the configured models among its retrievers (its task runs after theirs)."""
+    from recsys.ranking import DEFAULT_RETRIEVERS
+
+    if "ranker" not in settings.models:
+        return {}
+    raw = (settings.model_params.get("ranker") or {}).get("retrievers", DEFAULT_RETRIEVERS)
+    names = raw.split(",") if isinstance(raw, str) else list(raw)
+    return {"ranker": [n.strip() for n in names if n.strip() in settings.models and n.strip() != "ranker"]}
 
 
 train_recommenders()

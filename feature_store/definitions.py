@@ -111,6 +111,63 @@ FEATURES: dict[str, Feature] = {f.name: f for f in _user_features() + _item_feat
 """Every feature, by name: the registry both stores share."""
 
 
+Group = Literal["retriever", "user", "item", "catalogue", "cross", "context"]
+
+
+@dataclass(frozen=True)
+class PairFeature:
+    """One value per (user, candidate item) pair for the two-stage ranker, as of the pair's time ``as_of``
+    (the user's latest known event): only events with ``ts <= as_of`` count, so a label after it never leaks in.
+
+    ``window`` None: every earlier event. ``retriever`` features are made per retriever, ``{retriever}_score`` /
+    ``{retriever}_rank``; ``catalogue`` features need a catalogue (``LAKE/items``), ``cross`` ones item categories
+    (missing values are NaN, which the ranker handles natively).
+    """
+
+    name: str
+    group: Group
+    window: timedelta | None = None
+    description: str = ""
+
+
+_WINDOWS = (1, 7, 30)
+
+
+def _pair_features() -> list[PairFeature]:
+    out = [
+        PairFeature("user_events", "user", None, "the user's events so far"),
+        *(PairFeature(f"user_events_{d}d", "user", d * _DAY, f"the user's events in {d} days") for d in _WINDOWS),
+        PairFeature("user_distinct_items", "user", None, "distinct items the user touched"),
+        PairFeature("user_tenure_days", "user", None, "days since the user's first event"),
+        PairFeature("item_events", "item", None, "the item's events so far (popularity)"),
+        PairFeature("item_events_7d", "item", 7 * _DAY, "the item's events in 7 days"),
+        PairFeature("item_events_30d", "item", 30 * _DAY, "the item's events in 30 days"),
+        PairFeature("item_age_days", "item", None, "days since the item's first event"),
+        PairFeature("item_idle_days", "item", None, "days since the item's latest event"),
+        PairFeature("item_price", "catalogue", None, "catalogue price"),
+        PairFeature("item_available", "catalogue", None, "catalogue availability (1/0)"),
+        PairFeature("item_listed_days", "catalogue", None, "days since the catalogue's created_at"),
+        *(PairFeature(f"user_category_events_{d}d", "cross", d * _DAY,
+                      f"the user's events in the item's category in {d} days") for d in _WINDOWS),
+        PairFeature("user_category_share", "cross", None, "share of the user's events in the item's category"),
+        PairFeature("user_category_idle_days", "cross", None, "days since the user last touched the item's category"),
+        PairFeature("hour", "context", None, "hour of day (UTC) of as_of"),
+        PairFeature("day_of_week", "context", None, "day of week of as_of (0 = Monday)"),
+    ]
+    return out
+
+
+PAIR_FEATURES: dict[str, PairFeature] = {f.name: f for f in _pair_features()}
+"""The ranker's per-(user, item) features, by name (computed by `recsys.ranking.features`)."""
+RETRIEVER_FEATURES = ("score", "rank")
+"""Per retriever R: ``R_score`` (NaN when R did not retrieve the item) and ``R_rank`` (N + 1 then)."""
+
+
+def ranking_feature_names(retrievers: Sequence[str]) -> list[str]:
+    """Column order of the ranker's feature matrix: retriever features, then `PAIR_FEATURES` in order."""
+    return [f"{r}_{k}" for r in retrievers for k in RETRIEVER_FEATURES] + list(PAIR_FEATURES)
+
+
 def features_for(entity: str, names: Sequence[str] | None = None) -> list[Feature]:
     """The features of ``entity`` (all, or ``names`` in that order); unknown names are a clear error."""
     if entity not in ENTITY_KEYS:

@@ -31,6 +31,7 @@ from serving.impressions import ImpressionLog
 from serving.items import router as items_router
 from serving.limits import BodyGuard, validation_error_handler
 from serving.metrics import MetricsMiddleware, ServiceMetrics
+from serving.ranking import bind_live_events
 from serving.reports import router as reports_router
 from serving.resilience import resilient, watch_store
 from serving.routes import router
@@ -51,7 +52,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                             prefix=settings.redis_prefix), metrics, settings.store_backlog)
         holder = ModelHolder(Registry(settings.registry), settings.alias, default_model=settings.default_model,
                              categories=lambda model: item_categories(store, model))
-        holder.on_change = lambda models: _publish_versions(metrics, models)
+        def on_change(models: dict[str, LoadedModel]) -> None:
+            _publish_versions(metrics, models)
+            bind_live_events(models, store, settings.history_limit)
+
+        holder.on_change = on_change
         result = await run_in_threadpool(holder.refresh)
         limit_threads(settings.compute_threads)
         if settings.gc_freeze:

@@ -38,6 +38,11 @@ class OnlineStore(ABC):
     def recent_items(self, user_ids: Sequence[str], limit: int = 50) -> dict[str, list[str]]:
         """The last `limit` items of each user, oldest first; users without events map to []."""
 
+    def recent_events(self, user_ids: Sequence[str], limit: int = 50) -> dict[str, list[tuple[str, int]]]:
+        """The last `limit` events of each user as (item_id, ts in epoch microseconds), oldest first (the
+        ranker's live features need the times); users without events map to []."""
+        raise NotImplementedError(f"{type(self).__name__} does not keep event times")
+
     @abstractmethod
     def put_features(self, entity: str, rows: Mapping[str, Mapping[str, Any]]) -> None:
         """Upsert feature values: ``{key: {feature_name: value}}``; names not given are left unchanged."""

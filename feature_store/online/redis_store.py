@@ -59,6 +59,18 @@ class RedisOnlineStore(OnlineStore):
             out[u] = [m.decode().split(_SEP, 1)[1] for m in members]
         return out
 
+    def recent_events(self, user_ids: Sequence[str], limit: int = 50) -> dict[str, list[tuple[str, int]]]:
+        check_limit(limit)
+        users = [str(u) for u in user_ids]
+        pipe = self._r.pipeline(transaction=False)
+        for u in users:
+            pipe.zrange(self._hist_key(u), -limit, -1)
+        out = {}
+        for u, members in zip(users, pipe.execute(), strict=True):
+            pairs = [m.decode().split(_SEP, 1) for m in members]
+            out[u] = [(item, int(ts)) for ts, item in pairs]
+        return out
+
     def put_features(self, entity: str, rows: Mapping[str, Mapping[str, Any]]) -> None:
         check_entity(entity)
         pipe = self._r.pipeline(transaction=True)

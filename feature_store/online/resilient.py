@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from feature_store.online.base import OnlineStore
@@ -80,6 +80,18 @@ class ResilientStore(OnlineStore):
             raise self._down_error()
         try:
             return self.inner.recent_items(user_ids, limit)
+        except self._transient as err:
+            self._mark_down(err)
+            raise self._down_error() from err
+
+    def recent_events(self, user_ids: Sequence[str], limit: int = 50) -> dict[str, list[tuple[str, int]]]:
+        return self._read(self.inner.recent_events, user_ids, limit)
+
+    def _read(self, read: Callable[..., Any], *args: Any) -> Any:
+        if not self._up:
+            raise self._down_error()
+        try:
+            return read(*args)
         except self._transient as err:
             self._mark_down(err)
             raise self._down_error() from err

@@ -67,6 +67,17 @@ class SQLiteOnlineStore(OnlineStore):
                 out[str(u)] = [r[0] for r in reversed(rows)]
         return out
 
+    def recent_events(self, user_ids: Sequence[str], limit: int = 50) -> dict[str, list[tuple[str, int]]]:
+        check_limit(limit)
+        out: dict[str, list[tuple[str, int]]] = {}
+        with self._lock:
+            for u in user_ids:
+                rows = self._db.execute(
+                    "SELECT item_id, ts FROM events WHERE user_id = ? ORDER BY ts DESC, item_id DESC LIMIT ?",
+                    (str(u), limit)).fetchall()
+                out[str(u)] = [(r[0], int(r[1])) for r in reversed(rows)]
+        return out
+
     def put_features(self, entity: str, rows: Mapping[str, Mapping[str, Any]]) -> None:
         check_entity(entity)
         data = [(entity, str(k), str(n), dumps(v)) for k, feats in rows.items() for n, v in feats.items()]

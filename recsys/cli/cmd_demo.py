@@ -11,7 +11,7 @@ from recsys.cli.app import app, stderr_console, user_errors
 
 log = logging.getLogger(__name__)
 
-DEMO_MODELS = "popularity,itemknn,als,bpr,ease,sasrec"
+DEMO_MODELS = "popularity,itemknn,als,bpr,ease,sasrec,ranker"
 
 
 @app.command()
@@ -49,11 +49,13 @@ def demo(
         summary = ingest(sources, lake).to_dict()
         console.print({k: summary[k] for k in ("rows_read", "rows_written", "rows_quarantined", "duplicates")})
         console.rule("[bold]3. train, evaluate, register, promote")
+        names = [m.strip() for m in models.split(",") if m.strip()]
+        # Generated sessions are short: a 50-item window keeps the demo's SASRec quick. The ranker takes its
+        # item categories from the lake's events.
+        params = {"sasrec": {"max_len": 50}, "ranker": {"catalog": str(lake)}}
         with stage_bars() as progress:
-            run = run_training(lake, registry, models=[m.strip() for m in models.split(",") if m.strip()],
-                               split="loo", epochs=epochs, promote=True, progress=progress,
-                               # Generated sessions are short: a 50-item window keeps the demo's SASRec quick.
-                               params={"sasrec": {"max_len": 50}})
+            run = run_training(lake, registry, models=names, split="loo", epochs=epochs, promote=True,
+                               progress=progress, params={k: v for k, v in params.items() if k in names})
         table = Table(title=f"offline metrics, run {run['run_id']} (leave-one-out, full ranking)")
         for col in ("model", "ndcg@10", "hr@10", "coverage@10", "train s", "version", "promoted"):
             table.add_column(col, justify="right" if col != "model" else "left")
@@ -164,6 +166,7 @@ def _serve(registry: Path, workdir: Path, host: str, port: int) -> None:
         "Try:\n"
         f"  curl '{base}/users/u1/recommendations?k=5'\n"
         f"  curl '{base}/users/u1/recommendations?k=5&model=sasrec'\n"
+        f"  curl '{base}/users/u1/recommendations?k=5&model=ranker'  # two-stage: candidates re-ranked\n"
         f"  curl '{base}/users/nobody/recommendations?k=5'        # popularity fallback\n"
         f"  curl '{base}/items/i1/similar?k=5'\n"
         f"  curl -X POST '{base}/events' -H 'content-type: application/json' "

@@ -22,6 +22,7 @@ MODEL_CLASSES: dict[str, str] = {
     "ease": "recsys.models.ease:EASE",
     "sasrec": "recsys.models.sasrec:SASRec",
     "content": "recsys.models.content:Content",
+    "ranker": "recsys.models.ranker:Ranker",
 }
 
 

@@ -126,6 +126,12 @@ class Recommender(ABC):
     def _load_state(self, state: Mapping[str, np.ndarray]) -> None:  # noqa: B027 (optional hook)
         """Restore what `_state` returned."""
 
+    def _save_files(self, folder: Path) -> None:  # noqa: B027 (optional hook)
+        """Write files beyond ``weights.npz`` into the artifact being saved (e.g. a composite's sub-models)."""
+
+    def _load_files(self, folder: Path) -> None:  # noqa: B027 (optional hook)
+        """Read what `_save_files` wrote (called after `_load_state`)."""
+
     # ---------------------------------------------------------------- parameters
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -340,6 +346,7 @@ class Recommender(ABC):
             np.savez(tmp / "interactions.npz", seen_indptr=self.seen_.indptr, seen_indices=self.seen_.indices,
                      seq_lengths=lengths, seq_items=flat.astype(np.int64), popularity=self.item_popularity_)
             np.savez(tmp / "weights.npz", **self._state())  # type: ignore[arg-type]  # numpy's stub types kwds oddly
+            self._save_files(tmp)
         return path
 
     @classmethod
@@ -365,6 +372,7 @@ class Recommender(ABC):
                     if len(z["seq_lengths"]) else []
             with np.load(path / "weights.npz", allow_pickle=False) as z:
                 model._load_state({k: z[k] for k in z.files})
+            model._load_files(path)
         except ArtifactError:
             raise
         except (OSError, KeyError, ValueError, json.JSONDecodeError) as err:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from recsys.errors import ArtifactError, InputError
 from recsys.registry.runs import RunStore
+from recsys.report.ranking import ranking_section
 
 if TYPE_CHECKING:
     from recsys.registry import Registry
@@ -103,6 +104,7 @@ def build_report(
         "history": _history(runs, run.run_id),
         "popularity": _popularity(run.models),
         "samples": _samples(run, dict(titles or {})),
+        "ranking": ranking_section(reg, {name: entry.version for name, entry in run.models.items()}),
         "gaps": gaps,
     }
     if not report["segments"]:

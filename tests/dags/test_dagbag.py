@@ -110,6 +110,15 @@ def test_sasrec_task_goes_to_the_gpu_queue_and_pool(airflow_home: Path, monkeypa
     assert popularity.queue != "gpu" and popularity.pool == "default_pool"
 
 
+def test_ranker_trains_after_its_retrievers(airflow_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("RECSYS_MODELS", "popularity,als,ranker")
+    dag = DagBag(str(DAGS)).dags["train_recommenders"]
+    assert dag.get_task("train_ranker").upstream_task_ids == {"prepare_split", "train_popularity", "train_als"}
+    assert "train_ranker" in dag.get_task("register").upstream_task_ids
+
+
 def test_schedules_come_from_settings(airflow_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.dag_processing.dagbag import DagBag
     from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable

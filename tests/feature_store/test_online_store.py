@@ -54,6 +54,13 @@ def test_recent_items_are_ordered_by_time_and_limited(store):
         store.recent_items(["u1"], limit=0)
 
 
+def test_recent_events_carry_their_times(store):
+    store.append_events([ev("u1", "b", 2), ev("u1", "a", 1)])
+    t1 = int(datetime(2026, 1, 1, 10, 1, tzinfo=UTC).timestamp()) * 1_000_000
+    assert store.recent_events(["u1", "nobody"]) == {"u1": [("a", t1), ("b", t1 + 60_000_000)], "nobody": []}
+    assert store.recent_events(["u1"], limit=1) == {"u1": [("b", t1 + 60_000_000)]}
+
+
 def test_replayed_events_are_stored_once_and_histories_are_trimmed(store):
     batch = [ev("u", f"i{m}", m) for m in range(8)]
     store.append_events(batch)

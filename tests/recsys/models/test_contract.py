@@ -28,6 +28,8 @@ FAST_PARAMS: dict[str, dict[str, object]] = {
     "sasrec": {"hidden": 32, "layers": 1, "heads": 2, "dropout": 0.0, "max_len": 10, "lr": 1e-2, "batch_size": 32,
                "epochs": 8, "random_state": 0, "device": "cpu"},
     "content": {},
+    "ranker": {"retrievers": "popularity,itemknn", "retriever_params": {"itemknn": {"K": 20}}, "n_candidates": 10,
+               "label_events": 1, "n_estimators": 30, "min_child_samples": 5},
 }
 ITEMS_PER_CLUSTER = 10
 USERS_PER_CLUSTER = 30
