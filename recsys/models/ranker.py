@@ -64,7 +64,6 @@ class Ranker(Recommender):
 
     name = "ranker"
     supports_history = True
-    uses_validation = False
 
     def __init__(
         self,
@@ -182,7 +181,7 @@ class Ranker(Recommender):
 
     def _fit_retrievers(self, names: list[str], data: Interactions) -> dict[str, Recommender]:
         from recsys.models import create_model, get_model_class
-        from recsys.training import SINGLE_THREAD_BLAS, _single_thread_blas
+        from recsys.training.fitting import _single_thread_blas
 
         out = {}
         for name in names:
@@ -190,7 +189,7 @@ class Ranker(Recommender):
             if "random_state" in get_model_class(name)._param_names():
                 params.setdefault("random_state", self.random_state)
             model = create_model(name, **params)
-            if name in SINGLE_THREAD_BLAS:
+            if model.single_thread_blas:  # a BLAS-heavy fit is faster on one thread here, as in training
                 with _single_thread_blas():
                     model.fit(data)
             else:

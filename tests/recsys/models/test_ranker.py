@@ -157,13 +157,14 @@ def test_artifact_holds_retrievers_and_a_text_model(fitted: Ranker, tmp_path) ->
 
 
 def test_offline_report_shows_importances_and_retriever_recall(fitted: Ranker, tmp_path) -> None:
-    from recsys.registry import Registry
+    from recsys.registry import ModelEntry, Registry, RunStore, TrainingRun
     from recsys.report.data import build_report
     from recsys.report.render import render_html
 
     reg = Registry(tmp_path / "registry")
     mv = reg.register("ranker", fitted, metrics={"ndcg@10": 0.1}, data={})
-    reg.record_run({"run_id": "r1", "models": {"ranker": {"version": mv.version, "metrics": {"ndcg@10": 0.1}}}})
+    RunStore(reg.root).save(TrainingRun(run_id="r1", models={"ranker": ModelEntry(
+        version=mv.version, params={}, metrics={"ndcg@10": 0.1}, train_seconds=0.0)}))
     report = build_report(reg)
     (section,) = report["ranking"]
     assert section["name"] == "ranker" and set(section["candidate_recall"]) == {"popularity", "itemknn", "union"}
