@@ -110,11 +110,15 @@ class OnlineEval:
         if self.impressions is None:
             return answer
         now = datetime.now(UTC)
-        self.impressions.append({
-            "request_id": request_id, "ts": now.isoformat(timespec="microseconds"), "surface": surface,
-            "user_id": answer.get("user_id"), "item_id": item_id, "model": answer["model"],
-            "version": answer["version"], "experiment": answer["experiment"], "arm": answer["arm"],
-            "items": [i["item_id"] for i in answer["items"]], "credit": credit}, now)
+        try:
+            self.impressions.append({
+                "request_id": request_id, "ts": now.isoformat(timespec="microseconds"), "surface": surface,
+                "user_id": answer.get("user_id"), "item_id": item_id, "model": answer["model"],
+                "version": answer["version"], "experiment": answer["experiment"], "arm": answer["arm"],
+                "items": [i["item_id"] for i in answer["items"]], "credit": credit}, now)
+        except OSError as err:  # a full or missing landing folder: the answer still goes out, flagged
+            log.error("impression %s not logged: %s", request_id, err)
+            answer["degraded"] = sorted({*answer.get("degraded", []), "impressions"})
         return answer
 
     def in_experiment(self, user_id: str, k: int, rank: Ranker) -> dict[str, Any] | None:

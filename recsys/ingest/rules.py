@@ -45,6 +45,7 @@ def check_records(records: Sequence[Mapping[str, Any]], *, now: datetime | None 
         kept.append(i)
     if not kept:
         return reasons
+    columns["position"] = [_as_text(p) for p in columns["position"]]
     arrays = {f: pa.array(v, pa.float64() if f == "value" else pa.string()) for f, v in columns.items()}
     result = validate(arrays, len(kept), Rules(now=now or datetime.now(UTC)))
     for pos, reason in zip(result.bad_pos.tolist(), result.bad_reasons, strict=True):
@@ -98,3 +99,13 @@ def describe(reason: str) -> str:
         if field is not None and pattern.replace("<field>", field) == reason:
             return f"{field}: {REASONS[pattern]}"
     return reason
+
+
+def _as_text(value: Any) -> str | None:
+    """A position as the JSON Lines reader hands it on: an integer as its digits, text unchanged, anything else
+    as its JSON (which the validator then refuses as ``bad_position``)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return json.dumps(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from recsys.catalog.validate import normalize
 from recsys.errors import InputError
 from recsys.generate import generate_events
 
-DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+DATA = Path(os.environ.get("RECSYS_DATA_DIR", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
 T1 = datetime(2026, 3, 1, tzinfo=UTC)
 T2 = datetime(2026, 3, 5, tzinfo=UTC)
 
