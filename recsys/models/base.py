@@ -12,7 +12,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,6 +20,10 @@ import scipy.sparse as sp
 from recsys.atomic import atomic_directory
 from recsys.data import IdMap, Interactions
 from recsys.errors import ArtifactError, NotFittedError
+from recsys.models.topk import top_positions
+
+if TYPE_CHECKING:
+    from recsys.models.ann import AnnConfig
 
 ARTIFACT_FORMAT = 1
 Histories = Sequence[Sequence[str] | None]
@@ -61,6 +65,16 @@ class Recommender(ABC):
     def _load_state(self, state: Mapping[str, np.ndarray]) -> None:  # noqa: B027 (optional hook)
         """Restore what `_state` returned."""
 
+    def _item_vectors(self) -> np.ndarray | None:
+        """Embedding models: ``(n_items, d)`` float32 such that a user's scores are ``query @ vectors.T`` (what the
+        ANN index is built on); None for models that do not score by inner product."""
+        return None
+
+    def _query_vectors(self, users: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
+        """Embedding models: the ``(len(users), d)`` queries whose inner products with `_item_vectors` are the
+        scores `_score` returns (same arguments)."""
+        raise NotImplementedError(f"{type(self).__name__} has no query vectors")
+
     # ---------------------------------------------------------------- parameters
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -93,6 +107,7 @@ class Recommender(ABC):
         else:
             self.sequences_ = [seen.indices[seen.indptr[u]:seen.indptr[u + 1]].astype(np.int64)
                                for u in range(seen.shape[0])]
+        self.ann_ = None  # an index of earlier weights must not serve these
         self._fit(data, validation)
         return self
 
@@ -136,48 +151,89 @@ class Recommender(ABC):
             raise ValueError(f"histories has {len(histories)} entries for {n} users")
         uidx = self.users_.index(user_list)
         hist = self._histories(uidx, histories)
-
-        scores = np.empty((n, len(self.items_)), dtype=np.float32)
-        can_score = (uidx >= 0) | (np.array([len(h) > 0 for h in hist], dtype=bool) & self.supports_history)
-        if can_score.any():
-            rows = np.flatnonzero(can_score)
-            scores[rows] = self._score(uidx[rows], [hist[r] for r in rows])
-        if (~can_score).any():
-            scores[~can_score] = self.item_popularity_
-
-        if filter_seen:
-            for r in range(n):
-                if uidx[r] >= 0:
-                    u = uidx[r]
-                    scores[r, self.seen_.indices[self.seen_.indptr[u]:self.seen_.indptr[u + 1]]] = -np.inf
-                if histories is not None and len(hist[r]):
-                    scores[r, hist[r]] = -np.inf
-        if exclude is not None and len(exclude):
-            if isinstance(exclude[0], str):
-                ex = self.items_.index(list(exclude))  # type: ignore[arg-type]
-                scores[:, ex[ex >= 0]] = -np.inf
-            else:
-                if len(exclude) != n:
-                    raise ValueError(f"exclude has {len(exclude)} lists for {n} users")
-                for r, row in enumerate(exclude):
-                    ex = self.items_.index(list(row))
-                    scores[r, ex[ex >= 0]] = -np.inf
+        banned = self._banned(uidx, hist, filter_seen, histories is not None, exclude)
+        cand = None
         if candidates is not None:
             cand = self.items_.index(list(candidates))
             cand = np.unique(cand[cand >= 0])
-            mask = np.ones(len(self.items_), dtype=bool)
-            mask[cand] = False
-            scores[:, mask] = -np.inf
-            n_eligible = len(cand)
-        else:
-            n_eligible = len(self.items_)
-
-        ids, top = self._top_k(scores, min(k, max(n_eligible, 0)))
+        ids, top = self._ranked(uidx, hist, min(k, len(self.items_) if cand is None else len(cand)), banned, cand)
         if ids.shape[1] < k:
             pad = k - ids.shape[1]
             ids = np.hstack([ids, np.full((n, pad), None, dtype=object)])
             top = np.hstack([top, np.full((n, pad), -np.inf, dtype=np.float32)])
         return (ids[0], top[0]) if single else (ids, top)
+
+    def _banned(self, uidx: np.ndarray, hist: list[np.ndarray], filter_seen: bool, live: bool,
+                exclude: Sequence[str] | Sequence[Sequence[str]] | None) -> list[np.ndarray]:
+        """Per user, the dense item indices never to return: seen items (training and live), then `exclude`."""
+        n = len(uidx)
+        parts: list[list[np.ndarray]] = [[] for _ in range(n)]
+        if filter_seen:
+            for r, u in enumerate(uidx):
+                if u >= 0:
+                    parts[r].append(self.seen_.indices[self.seen_.indptr[u]:self.seen_.indptr[u + 1]])
+                if live and len(hist[r]):
+                    parts[r].append(hist[r])
+        if exclude is not None and len(exclude):
+            if isinstance(exclude[0], str):
+                ex = self.items_.index(list(exclude))  # type: ignore[arg-type]
+                for p in parts:
+                    p.append(ex[ex >= 0])
+            else:
+                if len(exclude) != n:
+                    raise ValueError(f"exclude has {len(exclude)} lists for {n} users")
+                for p, row in zip(parts, exclude, strict=True):
+                    ex = self.items_.index(list(row))
+                    p.append(ex[ex >= 0])
+        return [np.concatenate(p).astype(np.int64) if p else np.zeros(0, np.int64) for p in parts]
+
+    def _ranked(self, uidx: np.ndarray, hist: list[np.ndarray], k: int, banned: list[np.ndarray],
+                cand: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-`k` ids and scores per user: through the ANN index where one serves this model (rows it cannot
+        answer exactly fall back), by scoring every item otherwise."""
+        n = len(uidx)
+        if k <= 0:
+            return np.empty((n, 0), dtype=object), np.empty((n, 0), dtype=np.float32)
+        can_score = (uidx >= 0) | (np.array([len(h) > 0 for h in hist], dtype=bool) & self.supports_history)
+        ann = getattr(self, "ann_", None)
+        idx = np.full((n, k), -1, dtype=np.int64)
+        top = np.full((n, k), -np.inf, dtype=np.float32)
+        exact = np.ones(n, dtype=bool)
+        if ann is not None and len(self.items_) >= ann.config.min_items:
+            from recsys.models.ann import rank_vectors
+
+            rows = np.flatnonzero(can_score & np.array([len(h) > 0 for h in hist], dtype=bool))
+            if len(rows):
+                queries = self._query_vectors(uidx[rows], [hist[r] for r in rows])
+                got, got_top, ok = rank_vectors(ann, self._item_vectors(), queries, k, [banned[r] for r in rows],
+                                                cand)
+                idx[rows[ok]], top[rows[ok]] = got[ok], got_top[ok]
+                exact[rows[ok]] = False
+        rows = np.flatnonzero(exact)
+        if len(rows):
+            idx[rows], top[rows] = self._exact_ranked(uidx[rows], [hist[r] for r in rows], k,
+                                                      [banned[r] for r in rows], cand, can_score[rows])
+        ids = self.items_.external(np.maximum(idx, 0)).astype(object)
+        ids[~np.isfinite(top)] = None
+        return ids, top
+
+    def _exact_ranked(self, uidx: np.ndarray, hist: list[np.ndarray], k: int, banned: list[np.ndarray],
+                      cand: np.ndarray | None, can_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Score every item for each user (popularity for users the model cannot score), filter, take top-`k`."""
+        scores = np.empty((len(uidx), len(self.items_)), dtype=np.float32)
+        if can_score.any():
+            rows = np.flatnonzero(can_score)
+            scores[rows] = self._score(uidx[rows], [hist[r] for r in rows])
+        if (~can_score).any():
+            scores[~can_score] = self.item_popularity_
+        for r, b in enumerate(banned):
+            scores[r, b] = -np.inf
+        if cand is not None:
+            mask = np.ones(len(self.items_), dtype=bool)
+            mask[cand] = False
+            scores[:, mask] = -np.inf
+        pos, top = top_positions(scores, k)
+        return pos, top.astype(np.float32)
 
     def similar_items(self, items: str | Sequence[str], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The `k` items most similar to each item (the item itself excluded). Unknown items raise KeyError."""
@@ -213,21 +269,31 @@ class Recommender(ABC):
         n = scores.shape[0]
         if k <= 0:
             return np.empty((n, 0), dtype=object), np.empty((n, 0), dtype=np.float32)
-        if k < scores.shape[1]:
-            part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        else:
-            part = np.tile(np.arange(scores.shape[1]), (n, 1))
-        part_scores = np.take_along_axis(scores, part, axis=1)
-        order = np.argsort(-part_scores, axis=1, kind="stable")
-        top_idx = np.take_along_axis(part, order, axis=1)
-        top = np.take_along_axis(part_scores, order, axis=1).astype(np.float32)
-        ids = self.items_.external(top_idx).astype(object)
+        pos, top = top_positions(scores, k)
+        ids = self.items_.external(pos).astype(object)
         ids[~np.isfinite(top)] = None
-        return ids, top
+        return ids, top.astype(np.float32)
 
     # ---------------------------------------------------------------- artifacts
-    def save(self, path: str | Path) -> Path:
-        """Write the model to directory `path` atomically (temp dir + rename). No pickle inside."""
+    def build_ann(self, config: AnnConfig | None = None) -> bool:
+        """Build the ANN index serving this model (`ann_`) when it is an embedding model with a catalogue of at
+        least ``config.min_items``; returns whether one was built. Default config: `AnnConfig.from_env`."""
+        from recsys.models.ann import AnnConfig, AnnIndex
+
+        self._check_fitted()
+        config = config or AnnConfig.from_env()
+        vectors = self._item_vectors()
+        if vectors is None or len(self.items_) < config.min_items:
+            self.ann_ = None
+            return False
+        self.ann_: Any = AnnIndex.build(vectors, config)
+        return True
+
+    def save(self, path: str | Path, *, ann: AnnConfig | None = None) -> Path:
+        """Write the model to directory `path` atomically (temp dir + rename). No pickle inside.
+
+        Embedding models with a large catalogue also get their ANN index (faiss's own format): the one built by
+        `build_ann`, else one built here with `ann` (default `AnnConfig.from_env`)."""
         self._check_fitted()
         path = Path(path)
         if path.exists():
@@ -242,6 +308,10 @@ class Recommender(ABC):
             np.savez(tmp / "interactions.npz", seen_indptr=self.seen_.indptr, seen_indices=self.seen_.indices,
                      seq_lengths=lengths, seq_items=flat.astype(np.int64), popularity=self.item_popularity_)
             np.savez(tmp / "weights.npz", **self._state())  # type: ignore[arg-type]  # numpy's stub types kwds oddly
+            if getattr(self, "ann_", None) is None or (ann is not None and ann != self.ann_.config):
+                self.build_ann(ann)
+            if self.ann_ is not None:
+                self.ann_.save(tmp)
         return path
 
     @classmethod
@@ -267,11 +337,21 @@ class Recommender(ABC):
                     if len(z["seq_lengths"]) else []
             with np.load(path / "weights.npz", allow_pickle=False) as z:
                 model._load_state({k: z[k] for k in z.files})
+            model.ann_ = _load_ann(path, len(model.items_))
         except ArtifactError:
             raise
         except (OSError, KeyError, ValueError, json.JSONDecodeError) as err:
             raise ArtifactError(f"cannot load a model from {path}: {err}") from err
         return model
+
+
+def _load_ann(path: Path, n_items: int) -> Any:
+    from recsys.models.ann import AnnIndex
+
+    index = AnnIndex.load(path)
+    if index is not None and index.n_items != n_items:
+        raise ArtifactError(f"{path}: the ANN index holds {index.n_items} items, the model {n_items}")
+    return index
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:

@@ -86,7 +86,13 @@ class _ImplicitMF(Recommender):
                   *user_items.shape, self.item_factors_.shape[1])
 
     def _score(self, users: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
-        return self.user_factors_[users] @ self.item_factors_.T
+        return self._query_vectors(users, histories) @ self.item_factors_.T
+
+    def _query_vectors(self, users: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
+        return self.user_factors_[users]
+
+    def _item_vectors(self) -> np.ndarray:
+        return self.item_factors_
 
     def _similar(self, items: np.ndarray) -> np.ndarray:
         norms = np.linalg.norm(self.item_factors_, axis=1)
@@ -154,7 +160,7 @@ class ALS(_ImplicitMF):
         super()._fit(data, validation)
         self.user_weights_: np.ndarray = weights_on(self.seen_, data.matrix)
 
-    def _score(self, users: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
+    def _query_vectors(self, users: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
         # Users with live items beyond their training sequence (or unknown users) are folded in.
         fold = np.array([u < 0 or len(h) > len(self.sequences_[u]) for u, h in zip(users, histories, strict=True)],
                         dtype=bool)
@@ -164,7 +170,7 @@ class ALS(_ImplicitMF):
             user_items = history_rows(self.seen_, self.user_weights_, self.sequences_, users[rows],
                                       [histories[r] for r in rows], len(self.items_))
             vectors[rows] = self._fold_in(user_items)
-        return vectors @ self.item_factors_.T
+        return vectors
 
     def _fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
         from implicit.cpu.als import AlternatingLeastSquares

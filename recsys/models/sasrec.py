@@ -356,6 +356,13 @@ class SASRec(Recommender):
         out[empty] = self.item_popularity_  # nothing to read: fall back to popularity
         return out
 
+    @torch.no_grad()
+    def _query_vectors(self, users: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
+        return self._cached_states([h[-self.max_len:] for h in histories]).cpu().numpy()
+
+    def _item_vectors(self) -> np.ndarray:
+        return self.net_.item_weights().detach().float().cpu().numpy()  # a view on CPU, no copy
+
     def _states(self, windows: Sequence[np.ndarray]) -> torch.Tensor:
         """The transformer's state after each window's newest item, ``(len(windows), C)``."""
         parts = []
