@@ -1,6 +1,6 @@
-"""ANN retrieval (faiss IVF) behind `Recommender.recommend`: an exhaustive index answers exactly what exact
-scoring answers, filters (seen, exclude, candidates, live histories) stay exact, and the index travels in the
-artifact in faiss's own format."""
+"""ANN retrieval (faiss) behind `Recommender.recommend`: an exhaustive index answers exactly what exact scoring
+answers, filters (seen, exclude, candidates, live histories) stay exact with an approximate index, and the index
+travels in the artifact in faiss's own format."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from recsys.models.base import Recommender
 
 N_ITEMS = 400
 N_USERS = 120
-EXHAUSTIVE = AnnConfig(min_items=1, nlist=4, nprobe=4)
+EXHAUSTIVE = AnnConfig(min_items=1, kind="flat")
+APPROXIMATE = AnnConfig(min_items=1, ef_search=16, hnsw_m=8)
 PARAMS = {
     "als": {"factors": 16, "iterations": 5, "random_state": 0, "device": "cpu"},
     "bpr": {"factors": 16, "iterations": 20, "random_state": 0, "device": "cpu"},
@@ -51,10 +52,12 @@ def exact_twin(model: Recommender) -> Recommender:
 USERS = [f"u{u}" for u in range(0, N_USERS, 3)] + ["stranger"]
 
 
+@pytest.mark.parametrize("config", [EXHAUSTIVE, AnnConfig(min_items=1, kind="ivf", nlist=4, nprobe=4)],
+                         ids=["flat", "ivf-all-lists"])
 @pytest.mark.parametrize("name", list(PARAMS))
-def test_exhaustive_index_answers_like_exact_scoring(name: str) -> None:
+def test_exhaustive_index_answers_like_exact_scoring(name: str, config: AnnConfig) -> None:
     model = fitted(name)
-    assert model.build_ann(EXHAUSTIVE)
+    assert model.build_ann(config)
     assert model.ann_.exhaustive
     ids, scores = model.recommend(USERS, k=10)
     want_ids, want_scores = exact_twin(model).recommend(USERS, k=10)
@@ -65,7 +68,7 @@ def test_exhaustive_index_answers_like_exact_scoring(name: str) -> None:
 @pytest.mark.parametrize("name", ["als", "sasrec"])
 def test_filters_stay_exact_with_the_index(name: str) -> None:
     model = fitted(name)
-    model.build_ann(AnnConfig(min_items=1, nlist=4, nprobe=2))  # approximate: half the lists scanned
+    model.build_ann(APPROXIMATE)
     exact = exact_twin(model)
     users = USERS[:12]
     seen = {u: set(data().items.external(model.seen_[model.users_.index([u])[0]].indices)) for u in users}
@@ -92,7 +95,7 @@ def test_filters_stay_exact_with_the_index(name: str) -> None:
 def test_rows_with_too_few_survivors_report_not_ok() -> None:
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((200, 8)).astype(np.float32)
-    index = AnnIndex.build(vectors, AnnConfig(min_items=1, nlist=4, nprobe=1, overfetch=1, max_fetch=50))
+    index = AnnIndex.build(vectors, AnnConfig(min_items=1, kind="ivf", nlist=4, nprobe=1, overfetch=1, max_fetch=50))
     queries = rng.standard_normal((2, 8)).astype(np.float32)
     banned = [np.arange(0), np.arange(60)]  # the second row needs more than max_fetch
     idx, scores, ok = filtered_top_k(index, queries, 5, banned, None)
@@ -110,7 +113,7 @@ def test_index_is_saved_in_faiss_format_and_loaded(tmp_path) -> None:
     model.build_ann(None)  # the default threshold: too few items, no index
     assert model.ann_ is None
     path = model.save(tmp_path / "als", ann=EXHAUSTIVE)
-    assert (path / INDEX_FILE).read_bytes()[:4] == b"IwFl"  # faiss IndexIVFFlat header, not a pickle
+    assert (path / INDEX_FILE).read_bytes()[:4] == b"IxFI"  # faiss's own header (flat, inner product), not a pickle
     loaded = load_model(path)
     assert loaded.ann_ is not None and loaded.ann_.n_items == len(model.items_)
     assert (loaded.recommend(USERS, k=5)[0] == exact_twin(model).recommend(USERS, k=5)[0]).all()
@@ -122,3 +125,5 @@ def test_min_items_comes_from_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("RECSYS_ANN_MIN_ITEMS", "many")
     with pytest.raises(ValueError, match="RECSYS_ANN_MIN_ITEMS"):
         AnnConfig.from_env()
+    with pytest.raises(ValueError, match="kind"):
+        AnnConfig(kind="annoy")
