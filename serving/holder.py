@@ -13,6 +13,7 @@ from typing import Any
 from recsys.errors import ArtifactError, InputError, RecsysError
 from recsys.models.base import Recommender
 from recsys.registry import Registry
+from serving.state_cache import ServedStates
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class ModelHolder:
         self._lock = threading.Lock()
         self.errors: dict[str, str] = {}
         self.on_change: Callable[[dict[str, LoadedModel]], None] | None = None
+        self.states = ServedStates()
 
     @property
     def models(self) -> dict[str, LoadedModel]:
@@ -107,6 +109,7 @@ class ModelHolder:
                     errors[name] = f"version {version}: {err}"
                     log.error("not serving %s version %s: %s", name, version, err)
                     continue
+                model.state_cache = self.states.for_version(name, mv.version)
                 cats = self._lookup_categories(name, model)
                 new[name] = LoadedModel(name, mv.version, model, mv.manifest, time.time(), cats)
                 changed[name] = {"from": old.version if old else None, "to": mv.version}

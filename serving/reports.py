@@ -148,17 +148,17 @@ def _latest_run_id(source: ReportSource) -> str | None:
     from recsys.report.files import find_reports
 
     if _has_registry(source):
-        from recsys.report.data import open_registry, sorted_runs
+        from recsys.registry import RunStore
 
-        ordered = sorted_runs(open_registry(source.registry))  # type: ignore[arg-type]
-        if ordered:
-            return str(ordered[-1]["run_id"])
+        latest = RunStore(source.registry).latest()  # type: ignore[arg-type]
+        if latest is not None:
+            return latest.run_id
     pages = find_reports(source.reports_dir) if source.reports_dir else []
     return pages[0]["run_id"] if pages else None
 
 
 def _runs_dir(source: ReportSource) -> Path:
-    from recsys.registry.registry import RUNS_DIR
+    from recsys.registry.runs import RUNS_DIR
 
     return source.registry / RUNS_DIR  # type: ignore[operator]
 

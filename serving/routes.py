@@ -59,24 +59,18 @@ def _recommend(svc: ServiceState, lm: LoadedModel, users: list[str], k: int, exc
     live = svc.store.recent_items(users, svc.settings.history_limit)
     histories = [live.get(u) or None for u in users]
     try:
-        ids, scores = model.recommend(users, k, filter_seen=exclude_seen, exclude=exclude or None,
-                                      candidates=candidates,
-                                      histories=histories if any(h is not None for h in histories) else None)
+        ids, scores = result = model.recommend(users, k, filter_seen=exclude_seen, exclude=exclude or None,
+                                               candidates=candidates,
+                                               histories=histories if any(h is not None for h in histories) else None)
     except ValueError as err:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(err)) from None
-    known = model.is_known(users)
-    items_map = model.items_
-    out = []
-    n_fallback = 0
-    for r, user in enumerate(users):
-        hist = histories[r]
-        usable = model.supports_history and hist is not None and any(i in items_map for i in hist)
-        fallback = not bool(known[r]) and not usable
-        n_fallback += fallback
-        out.append({"user_id": user,
-                    "items": [{"item_id": i, "score": float(s)} for i, s in zip(ids[r], scores[r], strict=True)
-                              if i is not None],
-                    "model": lm.name, "version": lm.version, "fallback": fallback})
+    fallbacks = [bool(f) for f in result.fallback]
+    n_fallback = sum(fallbacks)
+    out = [{"user_id": user,
+            "items": [{"item_id": i, "score": float(s)} for i, s in zip(ids[r], scores[r], strict=True)
+                      if i is not None],
+            "model": lm.name, "version": lm.version, "fallback": fallbacks[r]}
+           for r, user in enumerate(users)]
     if n_fallback:
         svc.metrics.fallbacks.labels(lm.name).inc(n_fallback)
     return out

@@ -31,6 +31,7 @@ def demo(
     reports, then serve recommendations on localhost."""
     from rich.table import Table
 
+    from recsys.cli.progress import stage_bars
     from recsys.generate import generate_events
     from recsys.ingest import ingest
     from recsys.training import run_training
@@ -47,10 +48,11 @@ def demo(
         summary = ingest(sources, lake).to_dict()
         console.print({k: summary[k] for k in ("rows_read", "rows_written", "rows_quarantined", "duplicates")})
         console.rule("[bold]3. train, evaluate, register, promote")
-        run = run_training(lake, registry, models=[m.strip() for m in models.split(",") if m.strip()],
-                           split="loo", epochs=epochs, promote=True, progress=True,
-                           # Generated sessions are short: a 50-item window keeps the demo's SASRec quick.
-                           params={"sasrec": {"max_len": 50}})
+        with stage_bars() as progress:
+            run = run_training(lake, registry, models=[m.strip() for m in models.split(",") if m.strip()],
+                               split="loo", epochs=epochs, promote=True, progress=progress,
+                               # Generated sessions are short: a 50-item window keeps the demo's SASRec quick.
+                               params={"sasrec": {"max_len": 50}})
         table = Table(title=f"offline metrics, run {run['run_id']} (leave-one-out, full ranking)")
         for col in ("model", "ndcg@10", "hr@10", "coverage@10", "train s", "version", "promoted"):
             table.add_column(col, justify="right" if col != "model" else "left")
@@ -59,12 +61,12 @@ def demo(
                           f"{m['train_seconds']:.1f}", str(m.get("version")), str(m.get("promoted")))
         console.print(table)
         console.rule("[bold]4. reports")
-        _render_reports(registry, lake, reports, landing)
+        _render_reports(registry, lake, reports, landing, str(run["run_id"]))
     if serve:
         _serve(registry, workdir, host, port)
 
 
-def _render_reports(registry: Path, lake: Path, reports: Path, landing: Path) -> None:
+def _render_reports(registry: Path, lake: Path, reports: Path, landing: Path, run_id: str) -> None:
     console = stderr_console()
     reports.mkdir(parents=True, exist_ok=True)
     try:
@@ -72,7 +74,7 @@ def _render_reports(registry: Path, lake: Path, reports: Path, landing: Path) ->
     except ImportError:
         log.warning("offline report renderer not installed; skipping")
     else:
-        out = render_report(registry, reports / "offline-metrics.html", titles=landing / "items.csv")
+        out = render_report(registry, reports / f"{run_id}.html", run_id=run_id, titles=landing / "items.csv")
         console.print(f"offline metrics report: [link=file://{Path(out).resolve()}]{Path(out).resolve()}[/]")
     try:
         from feature_store.analytics import render_analytics

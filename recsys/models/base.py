@@ -10,9 +10,9 @@ from __future__ import annotations
 import inspect
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from recsys.atomic import atomic_directory
 from recsys.data import IdMap, Interactions
 from recsys.errors import ArtifactError, NotFittedError
+from recsys.jsonutil import to_jsonable
 from recsys.models.topk import top_positions
 
 if TYPE_CHECKING:
@@ -27,6 +28,36 @@ if TYPE_CHECKING:
 
 ARTIFACT_FORMAT = 1
 Histories = Sequence[Sequence[str] | None]
+FitProgress = Callable[[int, int], None]
+"""``progress(done, total)`` during a fit."""
+
+
+class Recommendations(tuple[np.ndarray, np.ndarray]):
+    """``(item_ids, scores)`` as `Recommender.recommend` returns them, plus ``fallback``: per user, True where the
+    popularity ranking answered (a bool for a single user)."""
+
+    fallback: np.ndarray | bool
+
+    def __new__(cls, item_ids: np.ndarray, scores: np.ndarray, fallback: np.ndarray | bool) -> Recommendations:
+        out = super().__new__(cls, (item_ids, scores))
+        out.fallback = fallback
+        return out
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        return self[0]
+
+    @property
+    def scores(self) -> np.ndarray:
+        return self[1]
+
+
+class StateCache(Protocol):
+    """Where a model keeps per-history states between calls (a server attaches one: see `Recommender.state_cache`)."""
+
+    def get(self, window: bytes) -> Any | None: ...
+
+    def put(self, window: bytes, state: Any) -> None: ...
 
 
 class Recommender(ABC):
@@ -39,6 +70,35 @@ class Recommender(ABC):
     name: ClassVar[str] = "base"
     supports_history: ClassVar[bool] = False
     """True when the model can score a user from a live history that was not in training."""
+    early_stopping: ClassVar[bool] = False
+    """True when `fit` early-stops on the validation targets it is given (SASRec). Training fits such a model
+    without the validation period, then refits it on everything for `best_length` (see `recsys.training`);
+    the other models fit on the whole training period and are never shown the validation targets."""
+    length_param: ClassVar[str | None] = None
+    """The hyper-parameter that sets how long the model trains (``"epochs"``, implicit's ``"iterations"``)."""
+    single_thread_blas: ClassVar[bool] = False
+    """True for models fitted by `implicit`: OpenBLAS must run one thread during their fits."""
+    state_cache: StateCache | None = None
+    """Set by a server for models that compute a state from a user's history window (SASRec): the state of a
+    single user's window is kept there until a new event changes the window. None: nothing is kept."""
+    _progress: FitProgress | None = None  # the callback of the fit under way
+
+    # ---------------------------------------------------------------- what a fit reports
+    @property
+    def best_length(self) -> int | None:
+        """The training length (in `length_param` units) that early stopping chose; None without one."""
+        return None
+
+    @property
+    def fitted_device(self) -> str | None:
+        """The device the model was fitted on (``"cpu"``, ``"cuda"``...); None for models without devices."""
+        return None
+
+    def training_lengths(self) -> dict[str, int | float]:
+        """How long the model trained: its `length_param` and any learned counts (``best_epoch``...)."""
+        if self.length_param is None:
+            return {}
+        return {self.length_param: self.get_params()[self.length_param]}
 
     # ---------------------------------------------------------------- subclass hooks
     @abstractmethod
@@ -90,8 +150,15 @@ class Recommender(ABC):
         return f"{type(self).__name__}({args})"
 
     # ---------------------------------------------------------------- fit
-    def fit(self, data: Interactions, validation: Mapping[str, Sequence[str]] | None = None) -> Self:
-        """Learn from `data`. Returns self."""
+    def fit(
+        self,
+        data: Interactions,
+        validation: Mapping[str, Sequence[str]] | None = None,
+        *,
+        progress: FitProgress | None = None,
+    ) -> Self:
+        """Learn from `data`. Returns self. progress(done, total) is called as the fit advances, by models that
+        train in steps (SASRec: once per epoch; total is the most epochs it may run)."""
         if not isinstance(data, Interactions):
             raise TypeError(f"fit expects recsys.data.Interactions, got {type(data).__name__}")
         if data.n_users == 0 or data.n_items == 0 or data.matrix.nnz == 0:
@@ -108,8 +175,17 @@ class Recommender(ABC):
             self.sequences_ = [seen.indices[seen.indptr[u]:seen.indptr[u + 1]].astype(np.int64)
                                for u in range(seen.shape[0])]
         self.ann_ = None  # an index of earlier weights must not serve these
-        self._fit(data, validation)
+        self._progress = progress
+        try:
+            self._fit(data, validation)
+        finally:
+            self._progress = None
         return self
+
+    def _report_progress(self, done: int, total: int) -> None:
+        """For `_fit`: tell the caller of `fit` how far it is (no-op without a progress callback)."""
+        if self._progress is not None:
+            self._progress(done, total)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "items_"):
@@ -131,15 +207,16 @@ class Recommender(ABC):
         exclude: Sequence[str] | Sequence[Sequence[str]] | None = None,
         candidates: Sequence[str] | None = None,
         histories: Histories | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> Recommendations:
         """Top-`k` items for one user id or a batch.
 
         Returns ``(item_ids, scores)``: shapes ``(n, k)`` for a batch, ``(k,)`` for one id. Where fewer than `k`
-        items are eligible, the tail is padded with ``None`` ids and ``-inf`` scores.
+        items are eligible, the tail is padded with ``None`` ids and ``-inf`` scores. The result's ``fallback``
+        says, per user (a bool for one id), who got the popularity ranking: users unknown at training without a
+        usable history (see `is_known`).
         exclude: item ids never to return (one list for all users, or one list per user).
         candidates: rank only these item ids. histories: per user, recent item ids (live events) that a
         history-aware model scores from and that count as seen; ``None`` entries use the training history.
-        Users unknown at training without a usable history get the popularity ranking (see `is_known`).
         """
         self._check_fitted()
         if not isinstance(k, int | np.integer) or k < 1:
@@ -156,12 +233,16 @@ class Recommender(ABC):
         if candidates is not None:
             cand = self.items_.index(list(candidates))
             cand = np.unique(cand[cand >= 0])
-        ids, top = self._ranked(uidx, hist, min(k, len(self.items_) if cand is None else len(cand)), banned, cand)
+        n_eligible = len(self.items_) if cand is None else len(cand)
+        ids, top, fallback = self._ranked(uidx, hist, min(k, n_eligible), banned, cand)
         if ids.shape[1] < k:
             pad = k - ids.shape[1]
             ids = np.hstack([ids, np.full((n, pad), None, dtype=object)])
             top = np.hstack([top, np.full((n, pad), -np.inf, dtype=np.float32)])
-        return (ids[0], top[0]) if single else (ids, top)
+        if single:
+            return Recommendations(ids[0], top[0], bool(fallback[0]))
+        return Recommendations(ids, top, fallback)
+
 
     def _banned(self, uidx: np.ndarray, hist: list[np.ndarray], filter_seen: bool, live: bool,
                 exclude: Sequence[str] | Sequence[Sequence[str]] | None) -> list[np.ndarray]:
@@ -188,13 +269,14 @@ class Recommender(ABC):
         return [np.concatenate(p).astype(np.int64) if p else np.zeros(0, np.int64) for p in parts]
 
     def _ranked(self, uidx: np.ndarray, hist: list[np.ndarray], k: int, banned: list[np.ndarray],
-                cand: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-`k` ids and scores per user: through the ANN index where one serves this model (rows it cannot
-        answer exactly fall back), by scoring every item otherwise."""
+                cand: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Top-`k` ids and scores per user, and the users the popularity ranking answered (unknown at training,
+        without a usable history): through the ANN index where one serves this model (rows it cannot answer
+        exactly fall back), by scoring every item otherwise."""
         n = len(uidx)
-        if k <= 0:
-            return np.empty((n, 0), dtype=object), np.empty((n, 0), dtype=np.float32)
         can_score = (uidx >= 0) | (np.array([len(h) > 0 for h in hist], dtype=bool) & self.supports_history)
+        if k <= 0:
+            return np.empty((n, 0), dtype=object), np.empty((n, 0), dtype=np.float32), ~can_score
         ann = getattr(self, "ann_", None)
         idx = np.full((n, k), -1, dtype=np.int64)
         top = np.full((n, k), -np.inf, dtype=np.float32)
@@ -215,7 +297,7 @@ class Recommender(ABC):
                                                       [banned[r] for r in rows], cand, can_score[rows])
         ids = self.items_.external(np.maximum(idx, 0)).astype(object)
         ids[~np.isfinite(top)] = None
-        return ids, top
+        return ids, top, ~can_score
 
     def _exact_ranked(self, uidx: np.ndarray, hist: list[np.ndarray], k: int, banned: list[np.ndarray],
                       cand: np.ndarray | None, can_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -299,7 +381,7 @@ class Recommender(ABC):
         if path.exists():
             raise ArtifactError(f"{path} already exists: artifacts are immutable, save to a new directory")
         with atomic_directory(path, replace=False) as tmp:
-            config = {"format": ARTIFACT_FORMAT, "model": self.name, "params": _jsonable(self.get_params())}
+            config = {"format": ARTIFACT_FORMAT, "model": self.name, "params": to_jsonable(self.get_params())}
             (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
             np.save(tmp / "users.npy", self.users_.ids, allow_pickle=False)
             np.save(tmp / "items.npy", self.items_.ids, allow_pickle=False)
@@ -352,14 +434,3 @@ def _load_ann(path: Path, n_items: int) -> Any:
     if index is not None and index.n_items != n_items:
         raise ArtifactError(f"{path}: the ANN index holds {index.n_items} items, the model {n_items}")
     return index
-
-
-def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in params.items():
-        if isinstance(v, np.generic):
-            v = v.item()
-        elif isinstance(v, tuple):
-            v = list(v)
-        out[k] = v
-    return out

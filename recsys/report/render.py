@@ -105,8 +105,8 @@ def render_all(
     reg = open_registry(registry)
     title_map = load_titles(titles) if titles is not None and not isinstance(titles, Mapping) else titles
     out = Path(out_dir)
-    return [render_report(reg, out / f"{run['run_id']}.html", run_id=str(run["run_id"]),
-                          json_out=out / f"{run['run_id']}.json", titles=title_map)
+    return [render_report(reg, out / f"{run.run_id}.html", run_id=run.run_id,
+                          json_out=out / f"{run.run_id}.json", titles=title_map)
             for run in sorted_runs(reg)]
 
 

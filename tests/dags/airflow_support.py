@@ -13,6 +13,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
+if str(DAGS) not in sys.path:  # as Airflow does: DAG files import their shared package (recsys_dags) by name
+    sys.path.insert(0, str(DAGS))
 VENV_BIN = Path(sys.executable).parent
 AIRFLOW = str(VENV_BIN / "airflow")
 

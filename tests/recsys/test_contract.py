@@ -149,7 +149,10 @@ def test_candidates_restrict_and_pad(name: str) -> None:
 def test_unknown_users_get_the_popularity_ranking(name: str) -> None:
     model = fitted(name)
     assert list(model.is_known(["auser0", "nobody"])) == [True, False]
-    ids, scores = model.recommend(["nobody", "auser0"], k=5)
+    result = model.recommend(["nobody", "auser0"], k=5)
+    ids, scores = result
+    assert list(result.fallback) == [True, False]  # the flags say who got the popularity ranking
+    assert model.recommend("nobody", k=5).fallback is True
     expected = np.sort(model.item_popularity_)[::-1][:5]
     np.testing.assert_array_equal(scores[0], expected)
     pop = dict(zip(model.items_.to_list(), model.item_popularity_, strict=True))
@@ -159,12 +162,20 @@ def test_unknown_users_get_the_popularity_ranking(name: str) -> None:
 def test_history_scoring_for_history_aware_models(name: str) -> None:
     model = fitted(name)
     history = ["b0", "b2", "b4"]
-    ids, scores = model.recommend(["newcomer"], k=5, histories=[history])
+    result = model.recommend(["newcomer"], k=5, histories=[history])
+    ids, scores = result
     assert not set(ids[0]) & set(history), "a live history counts as seen"
+    assert list(result.fallback) == [not model.supports_history]
     if model.supports_history:
         assert all(str(i).startswith("b") for i in ids[0][:3]), f"{name} ignored the live history: {ids[0]}"
-    else:  # scored by popularity, only the live items removed
-        assert np.isfinite(scores).all()
+        return
+    # scored by popularity, exactly the popularity ranking of the items outside the live history
+    pop = dict(zip(model.items_.to_list(), model.item_popularity_, strict=True))
+    expected = sorted((v for i, v in pop.items() if i not in history), reverse=True)[:5]
+    np.testing.assert_array_equal(scores[0], expected)
+    assert [pop[i] for i in ids[0]] == expected
+    ids_known, _ = model.recommend(["auser0"], k=5, histories=[["b1"]])  # a known user keeps their own scores
+    assert "b1" not in ids_known[0]
 
 
 # ---------------------------------------------------------------- learning

@@ -13,7 +13,7 @@ from recsys.cli.app import app
 from recsys.data import Interactions
 from recsys.errors import ArtifactError, InputError
 from recsys.models import create_model
-from recsys.registry import Registry
+from recsys.registry import ModelEntry, Registry, RunStore, TrainingRun, new_run_id
 
 DATA = Interactions.from_sequences({"a": ["x", "y", "z"], "b": ["y", "z"], "c": ["z", "w"], "d": ["w", "x"]})
 
@@ -157,16 +157,32 @@ def test_concurrent_registration_gets_distinct_versions(reg, model):
     assert not [p for p in (reg.root / "m").iterdir() if p.name.startswith(".tmp-")]
 
 
-def test_run_records(reg):
-    rid = reg.record_run({"models": {"als": {"ndcg@10": 0.1}}})
-    reg.record_run({"run_id": "run-2", "models": {}})
-    assert reg.run(rid)["models"]["als"]["ndcg@10"] == 0.1
-    assert sorted(r["run_id"] for r in reg.runs()) == sorted([rid, "run-2"])
+def test_run_store_saves_lists_and_gets_typed_records(reg):
+    store = RunStore(reg.root)
+    assert store.latest() is None and store.list() == []
+    entry = ModelEntry(version=1, params={}, metrics={"ndcg@10": 0.1}, train_seconds=1.0)
+    first = store.save(TrainingRun(run_id=new_run_id(), models={"als": entry}))
+    store.save(TrainingRun(run_id="run-2", models={}, recorded="2999-01-01T00:00:00Z"))
+    assert first.recorded is not None
+    assert store.get(first.run_id).models["als"].metrics["ndcg@10"] == 0.1
+    assert [r.run_id for r in store.list()] == [first.run_id, "run-2"] and store.latest().run_id == "run-2"
     with pytest.raises(ValueError):
-        reg.run("../x")
+        store.get("../x")
     with pytest.raises(InputError):
-        reg.run("nope")
+        store.get("nope")
     assert reg.names() == []  # _runs is not a model
+
+
+def test_registering_the_same_artifact_for_the_same_run_returns_the_same_version(reg, model, tmp_path):
+    artifact = model.save(tmp_path / "artifact")
+    first = reg.register_artifact("m", artifact, metrics={"ndcg@10": 0.2}, run_id="run-1")
+    again = reg.register_artifact("m", artifact, metrics={"ndcg@10": 0.2}, run_id="run-1")
+    other_run = reg.register_artifact("m", artifact, metrics={"ndcg@10": 0.2}, run_id="run-2")
+    assert first.version == again.version == 1 and other_run.version == 2
+    assert first.manifest["files"] == other_run.manifest["files"]  # copied byte for byte
+    assert [v.version for v in reg.versions("m")] == [1, 2]
+    loaded, _ = reg.load("m", 1)
+    assert loaded.get_params() == model.get_params()
 
 
 def test_cli_list_show_promote_rollback_gc(reg, model):

@@ -17,8 +17,8 @@ from xml.etree import ElementTree
 import pytest
 from typer.testing import CliRunner
 
-from recsys.errors import InputError
-from recsys.registry import Registry
+from recsys.errors import ArtifactError, InputError
+from recsys.registry import RunStore
 from recsys.report import build_report, load_titles, render_html, render_report, summarize_runs
 
 SECTIONS = ("summary", "gate", "metrics", "metric-vs-k", "history", "segments", "popularity", "samples", "models")
@@ -113,7 +113,7 @@ def interval_of(cell: str) -> str:
 def test_json_numbers_are_the_run_record(trained: tuple[Path, Path, list[dict[str, Any]]],
                                          rendered: tuple[Path, Path]) -> None:
     registry, _, results = trained
-    record = Registry(registry).run(results[-1]["run_id"])
+    record = RunStore(registry).get(results[-1]["run_id"]).to_dict()
     report = json.loads(rendered[1].read_text())
     assert report["run_id"] == results[-1]["run_id"]
     assert set(report["models"]) == {"popularity", "als"}
@@ -145,7 +145,7 @@ def test_json_numbers_are_the_run_record(trained: tuple[Path, Path, list[dict[st
 def test_html_prints_every_recorded_number(trained: tuple[Path, Path, list[dict[str, Any]]],
                                            rendered: tuple[Path, Path]) -> None:
     registry, _, results = trained
-    record = Registry(registry).run(results[-1]["run_id"])
+    record = RunStore(registry).get(results[-1]["run_id"]).to_dict()
     cells = parse(rendered[0].read_text()).cells
     checked = 0
     for name, entry in record["models"].items():
@@ -186,7 +186,7 @@ def test_sample_users_show_titles_and_hits(trained: tuple[Path, Path, list[dict[
                                            rendered: tuple[Path, Path]) -> None:
     registry, items, results = trained
     titles = load_titles(items)
-    record = Registry(registry).run(results[-1]["run_id"])
+    record = RunStore(registry).get(results[-1]["run_id"]).to_dict()
     report = json.loads(rendered[1].read_text())
     html = rendered[0].read_text()
     assert len(report["samples"]) == len(record["samples"]) > 0
@@ -224,30 +224,35 @@ def test_older_run_and_history(trained: tuple[Path, Path, list[dict[str, Any]]])
         build_report(registry, "nope")
 
 
-def test_registry_fills_a_record_without_samples_or_popularity(
+def test_a_schema_1_record_is_upgraded_and_its_missing_sections_are_listed_as_gaps(
         trained: tuple[Path, Path, list[dict[str, Any]]], tmp_path: Path) -> None:
     registry, _, results = trained
     copy = tmp_path / "registry"
     shutil.copytree(registry, copy)
-    reg = Registry(copy)
-    run = reg.run(results[-1]["run_id"])
-    run.pop("samples")
-    for entry in run["models"].values():
-        entry.pop("popularity")
-    run["run_id"] = "older-pipeline"
-    reg.record_run(run)
+    old = RunStore(copy).get(results[-1]["run_id"]).to_dict()
+    old.pop("schema")  # as the pipeline wrote records before they carried a schema number
+    old.pop("samples")
+    for entry in old["models"].values():
+        entry["popularity"] = {}  # an evaluation without a popularity distribution
+    old["run_id"] = "older-pipeline"
+    (copy / "_runs" / "older-pipeline.json").write_text(json.dumps(old))
     report = build_report(copy, "older-pipeline")
-    assert report["popularity"]["source"] == "recomputed from the registry"
-    assert set(report["popularity"]["models"]) == {"popularity", "als"}
-    for shares in report["popularity"]["models"].values():
-        assert sum(shares) == pytest.approx(1.0)
-    model, _ = reg.load("als", run["models"]["als"]["version"])
-    sample = report["samples"][0]
-    assert [i["item_id"] for i in sample["recommendations"]["als"]] == \
-        [i for i in model.recommend(sample["user_id"], k=10)[0].tolist() if i is not None]
+    assert report["models"]["als"]["metrics"] == old["models"]["als"]["metrics"]
+    assert report["popularity"]["models"] == {} and report["samples"] == []
     assert any("popularity distribution" in g for g in report["gaps"])
     assert any("sample users" in g for g in report["gaps"])
     assert "Notes" in render_html(report)
+
+
+def test_a_record_of_an_unknown_shape_is_refused_clearly(
+        trained: tuple[Path, Path, list[dict[str, Any]]], tmp_path: Path) -> None:
+    registry, _, results = trained
+    copy = tmp_path / "registry"
+    shutil.copytree(registry, copy)
+    (copy / "_runs" / "elsewhere.json").write_text(json.dumps({"run_id": "elsewhere", "schema": 7, "models": {}}))
+    with pytest.raises(ArtifactError, match="schema 7"):
+        RunStore(copy).get("elsewhere")
+    assert build_report(copy)["run_id"] == results[-1]["run_id"]  # listing skips it
 
 
 def test_runs_recorded_in_the_same_second_keep_their_order(
@@ -257,11 +262,12 @@ def test_runs_recorded_in_the_same_second_keep_their_order(
     registry, _, results = trained
     copy = tmp_path / "registry"
     shutil.copytree(registry, copy)
-    reg = Registry(copy)
-    run = reg.run(results[-1]["run_id"])
-    run["recorded"] = "2099-01-01T00:00:00Z"  # both newer than the fixture's runs, and in the same second
+    store = RunStore(copy)
+    run = store.get(results[-1]["run_id"])
+    run.recorded = "2099-01-01T00:00:00Z"  # both newer than the fixture's runs, and in the same second
     for i, run_id in enumerate(("zz-recorded-first", "aa-recorded-second")):
-        reg.record_run(run | {"run_id": run_id})
+        run.run_id = run_id
+        store.save(run)
         os.utime(copy / "_runs" / f"{run_id}.json", ns=(10**18 + i, 10**18 + i))
     assert build_report(copy)["run_id"] == "aa-recorded-second"
     assert [s["run_id"] for s in summarize_runs(copy)][:2] == ["aa-recorded-second", "zz-recorded-first"]

@@ -12,6 +12,7 @@ from recsys.data import Interactions
 from recsys.errors import NotFittedError
 from recsys.models import create_model, load_model
 from recsys.models.sasrec import SASRec
+from recsys.models.sasrec.trainer import Trainer
 
 N_ITEMS = 20
 FAST = {"hidden": 32, "layers": 1, "heads": 2, "dropout": 0.0, "max_len": 10, "lr": 1e-2, "batch_size": 32,
@@ -75,15 +76,37 @@ def test_scores_an_unseen_user_from_live_history_and_live_events_change_the_answ
     assert after[0] == f"i{(last + 11) % N_ITEMS}" != before[0]
 
 
-def test_served_users_states_are_reused_until_a_new_event_changes_the_window(chain_model: SASRec) -> None:
-    first = chain_model.recommend("u1", k=5)
-    assert len(chain_model._state_cache) >= 1
-    again = chain_model.recommend("u1", k=5)
-    assert list(again[0]) == list(first[0]) and (again[1] == first[1]).all()
-    _, batch_scores = chain_model.recommend(["u1", "u2"], k=5)  # batches compute afresh
-    np.testing.assert_allclose(batch_scores[0], first[1], rtol=1e-5)
-    moved, _ = chain_model.recommend("u1", k=5, histories=[["i0"]])  # a new event: a new window, a new state
-    assert moved[0] == "i1" and list(moved) != list(first[0])
+class DictStates:
+    """The smallest `StateCache`: what a server attaches (serving.state_cache keys it by model version too)."""
+
+    def __init__(self) -> None:
+        self.states: dict[bytes, torch.Tensor] = {}
+        self.hits = 0
+
+    def get(self, window: bytes) -> torch.Tensor | None:
+        self.hits += window in self.states
+        return self.states.get(window)
+
+    def put(self, window: bytes, state: torch.Tensor) -> None:
+        self.states[window] = state
+
+
+def test_an_attached_state_cache_is_reused_until_a_new_event_changes_the_window(chain_model: SASRec) -> None:
+    cache = DictStates()
+    chain_model.state_cache = cache
+    try:
+        first = chain_model.recommend("u1", k=5)
+        assert len(cache.states) == 1 and cache.hits == 0
+        again = chain_model.recommend("u1", k=5)
+        assert cache.hits == 1
+        assert list(again[0]) == list(first[0]) and (again[1] == first[1]).all()
+        _, batch_scores = chain_model.recommend(["u1", "u2"], k=5)  # batches compute afresh
+        assert len(cache.states) == 1
+        np.testing.assert_allclose(batch_scores[0], first[1], rtol=1e-5)
+        moved, _ = chain_model.recommend("u1", k=5, histories=[["i0"]])  # a new event: a new window, a new state
+        assert moved[0] == "i1" and list(moved) != list(first[0]) and len(cache.states) == 2
+    finally:
+        chain_model.state_cache = None
 
 
 def test_same_seed_same_model_other_seed_differs() -> None:
@@ -137,7 +160,7 @@ def test_val_window_selects_on_the_mean_of_recent_checks(monkeypatch: pytest.Mon
     # A lucky spike at epoch 2, then a steady plateau: one check alone keeps the spike; the mean of three keeps
     # the epoch that ends the best stretch (epochs 4-6 average 0.30; epochs 2-4 only 0.2633).
     curve = iter([0.10, 0.40, 0.10, 0.29, 0.30, 0.31, 0.25, 0.20, 0.20, 0.20, 0.20, 0.20])
-    monkeypatch.setattr(SASRec, "_validation_ndcg", lambda self, users, targets: next(curve))
+    monkeypatch.setattr(Trainer, "validation_ndcg", lambda self, users, targets: next(curve))
     seqs = chain_data()
     data = Interactions.from_sequences(seqs, items=[f"i{i}" for i in range(N_ITEMS)])
     validation = {u: [s[-1]] for u, s in seqs.items()}

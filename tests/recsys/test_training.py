@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from recsys.errors import InputError
 from recsys.models import load_model
 from recsys.models.base import Recommender
-from recsys.registry import Registry
+from recsys.registry import Registry, RunStore
 from recsys.splits import Split
 from recsys.training import (
     fit_model,
@@ -99,7 +99,7 @@ def test_register_models_records_the_run_and_gates(split_dir, tmp_path):
     assert first["models"]["ease"]["ndcg@10"] > first["models"]["popularity"]["ndcg@10"]
     reg = Registry(registry)
     assert reg.aliases("ease") == {"production": 1}
-    record = reg.run(first["run_id"])
+    record = RunStore(registry).get(first["run_id"]).to_dict()
     entry = record["models"]["ease"]
     assert {"params", "train_seconds", "version", "metrics", "ci", "segments", "gate", "popularity"} <= set(entry)
     assert entry["gate"]["promoted"] is True and record["split"] == "loo"
@@ -110,9 +110,10 @@ def test_register_models_records_the_run_and_gates(split_dir, tmp_path):
 
 
 class _BlasProbe(Recommender):
-    """Records the BLAS thread count seen during fit; named like an implicit-based model."""
+    """Records the BLAS thread count seen during fit; declared like an implicit-based model."""
 
-    name = "als"
+    name = "probe"
+    single_thread_blas = True
 
     def _fit(self, data, validation):
         from threadpoolctl import threadpool_info
@@ -147,7 +148,7 @@ def test_run_training_temporal_split(lake, tmp_path):
     assert set(result["models"]) == {"popularity", "itemknn"}
     split = Split.load(tmp_path / "work" / "split")
     assert split.info["cutoff"].startswith("2026-01-05T00:00:00")
-    record = Registry(tmp_path / "reg").run(result["run_id"])
+    record = RunStore(tmp_path / "reg").get(result["run_id"]).to_dict()
     assert record["data"]["cutoff"] == split.info["cutoff"]
     assert {"cold", "warm"} & set(record["models"]["itemknn"]["segments"])
 

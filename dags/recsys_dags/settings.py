@@ -6,7 +6,9 @@ Values come, highest priority first, from explicit overrides (the DAGs pass the 
 (schedules, models, queue routing) is read when a DAG file is parsed, so it comes from the environment only;
 runtime knobs (paths, thresholds, windows, hyper-parameters, the service) can also be changed with the Variable.
 
-This module stays light (pydantic only): DAG files import it at parse time.
+This module stays light (pydantic only): DAG files import it at parse time. It lives with the DAGs, not in the
+`recsys` library, because most of it is Airflow's business (schedules, retries, queues, the Variable); the library
+functions the tasks call take plain arguments.
 """
 
 from __future__ import annotations

@@ -1,0 +1,54 @@
+"""The promotion gate: whether a candidate version may take an alias from the version holding it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """The outcome of a promotion request, with the numbers it was based on."""
+
+    name: str
+    version: int
+    alias: str
+    promoted: bool
+    reason: str
+    metric: str
+    candidate_value: float | None = None
+    production_value: float | None = None
+    previous_version: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def gate(
+    *,
+    alias: str,
+    metric: str,
+    candidate: int,
+    current: int | None,
+    candidate_value: float | None,
+    current_value: float | None,
+    tolerance: float,
+    force: bool = False,
+    reason: str | None = None,
+) -> tuple[bool, str]:
+    """``(promoted, why)``: `candidate` takes `alias` from `current` when its `metric` is not worse than the
+    current holder's by more than `tolerance` (absolute); `force` skips the comparison."""
+    if force:
+        return True, reason or "forced: gate skipped"
+    if current is None:
+        return True, f"no version holds {alias!r} yet"
+    if current == candidate:
+        return True, f"version {current} already holds {alias!r}"
+    if candidate_value is None:
+        return False, f"candidate has no {metric!r} metric; use force to promote anyway"
+    if current_value is None:
+        return True, f"current {alias} (version {current}) has no {metric!r} metric"
+    if candidate_value >= current_value - tolerance:
+        return True, f"{metric} {candidate_value:.6g} is within {tolerance:g} of or better than {current_value:.6g}"
+    return False, (f"{metric} {candidate_value:.6g} is worse than the current {alias} (version {current}) "
+                   f"{current_value:.6g} by more than {tolerance:g}")
