@@ -21,6 +21,7 @@ from recsys.atomic import atomic_directory
 from recsys.data import IdMap, Interactions
 from recsys.errors import ArtifactError, NotFittedError
 from recsys.jsonutil import to_jsonable
+from recsys.models.ranking import banned_items, ranked
 from recsys.models.topk import top_positions
 
 if TYPE_CHECKING:
@@ -77,6 +78,8 @@ class Recommender(ABC):
     length_param: ClassVar[str | None] = None
     """The hyper-parameter that sets how long the model trains (``"epochs"``, implicit's ``"iterations"``)."""
     single_thread_blas: ClassVar[bool] = False
+    warm_startable: ClassVar[bool] = False
+    """True when `warm_start_from` can seed a fit with an earlier version's weights (SASRec, ALS)."""
     """True for models fitted by `implicit`: OpenBLAS must run one thread during their fits."""
     state_cache: StateCache | None = None
     """Set by a server for models that compute a state from a user's history window (SASRec): the state of a
@@ -175,12 +178,27 @@ class Recommender(ABC):
             self.sequences_ = [seen.indices[seen.indptr[u]:seen.indptr[u + 1]].astype(np.int64)
                                for u in range(seen.shape[0])]
         self.ann_ = None  # an index of earlier weights must not serve these
+        self.warm_started_ = False  # set by a model's `_fit` that used `warm_start_from`
         self._progress = progress
         try:
             self._fit(data, validation)
         finally:
             self._progress = None
         return self
+
+    def warm_start_from(self, previous: Recommender) -> bool:
+        """Seed the next `fit` with `previous`'s learned weights: items (and users) both know keep their
+        embeddings, new ones start fresh, the optimiser starts anew. Returns False, and the fit starts cold, where
+        this model cannot (`warm_startable`) or `previous` is another kind of model; the fit itself may still
+        start cold when the shapes differ (other hyper-parameters): `warm_started_` says what happened."""
+        ok = self.warm_startable and type(previous) is type(self) and hasattr(previous, "items_")
+        self._warm_from: Recommender | None = previous if ok else None
+        return ok
+
+    def _take_warm_start(self) -> Any:
+        """For `_fit`: the model given to `warm_start_from` (once), or None."""
+        previous, self._warm_from = getattr(self, "_warm_from", None), None
+        return previous
 
     def _report_progress(self, done: int, total: int) -> None:
         """For `_fit`: tell the caller of `fit` how far it is (no-op without a progress callback)."""
@@ -228,13 +246,13 @@ class Recommender(ABC):
             raise ValueError(f"histories has {len(histories)} entries for {n} users")
         uidx = self.users_.index(user_list)
         hist = self._histories(uidx, histories)
-        banned = self._banned(uidx, hist, filter_seen, histories is not None, exclude)
+        banned = banned_items(self, uidx, hist, filter_seen, histories is not None, exclude)
         cand = None
         if candidates is not None:
             cand = self.items_.index(list(candidates))
             cand = np.unique(cand[cand >= 0])
         n_eligible = len(self.items_) if cand is None else len(cand)
-        ids, top, fallback = self._ranked(uidx, hist, min(k, n_eligible), banned, cand)
+        ids, top, fallback = ranked(self, uidx, hist, min(k, n_eligible), banned, cand)
         if ids.shape[1] < k:
             pad = k - ids.shape[1]
             ids = np.hstack([ids, np.full((n, pad), None, dtype=object)])
@@ -243,79 +261,6 @@ class Recommender(ABC):
             return Recommendations(ids[0], top[0], bool(fallback[0]))
         return Recommendations(ids, top, fallback)
 
-
-    def _banned(self, uidx: np.ndarray, hist: list[np.ndarray], filter_seen: bool, live: bool,
-                exclude: Sequence[str] | Sequence[Sequence[str]] | None) -> list[np.ndarray]:
-        """Per user, the dense item indices never to return: seen items (training and live), then `exclude`."""
-        n = len(uidx)
-        parts: list[list[np.ndarray]] = [[] for _ in range(n)]
-        if filter_seen:
-            for r, u in enumerate(uidx):
-                if u >= 0:
-                    parts[r].append(self.seen_.indices[self.seen_.indptr[u]:self.seen_.indptr[u + 1]])
-                if live and len(hist[r]):
-                    parts[r].append(hist[r])
-        if exclude is not None and len(exclude):
-            if isinstance(exclude[0], str):
-                ex = self.items_.index(list(exclude))  # type: ignore[arg-type]
-                for p in parts:
-                    p.append(ex[ex >= 0])
-            else:
-                if len(exclude) != n:
-                    raise ValueError(f"exclude has {len(exclude)} lists for {n} users")
-                for p, row in zip(parts, exclude, strict=True):
-                    ex = self.items_.index(list(row))
-                    p.append(ex[ex >= 0])
-        return [np.concatenate(p).astype(np.int64) if p else np.zeros(0, np.int64) for p in parts]
-
-    def _ranked(self, uidx: np.ndarray, hist: list[np.ndarray], k: int, banned: list[np.ndarray],
-                cand: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Top-`k` ids and scores per user, and the users the popularity ranking answered (unknown at training,
-        without a usable history): through the ANN index where one serves this model (rows it cannot answer
-        exactly fall back), by scoring every item otherwise."""
-        n = len(uidx)
-        can_score = (uidx >= 0) | (np.array([len(h) > 0 for h in hist], dtype=bool) & self.supports_history)
-        if k <= 0:
-            return np.empty((n, 0), dtype=object), np.empty((n, 0), dtype=np.float32), ~can_score
-        ann = getattr(self, "ann_", None)
-        idx = np.full((n, k), -1, dtype=np.int64)
-        top = np.full((n, k), -np.inf, dtype=np.float32)
-        exact = np.ones(n, dtype=bool)
-        if ann is not None and len(self.items_) >= ann.config.min_items:
-            from recsys.models.ann import rank_vectors
-
-            rows = np.flatnonzero(can_score & np.array([len(h) > 0 for h in hist], dtype=bool))
-            if len(rows):
-                queries = self._query_vectors(uidx[rows], [hist[r] for r in rows])
-                got, got_top, ok = rank_vectors(ann, self._item_vectors(), queries, k, [banned[r] for r in rows],
-                                                cand)
-                idx[rows[ok]], top[rows[ok]] = got[ok], got_top[ok]
-                exact[rows[ok]] = False
-        rows = np.flatnonzero(exact)
-        if len(rows):
-            idx[rows], top[rows] = self._exact_ranked(uidx[rows], [hist[r] for r in rows], k,
-                                                      [banned[r] for r in rows], cand, can_score[rows])
-        ids = self.items_.external(np.maximum(idx, 0)).astype(object)
-        ids[~np.isfinite(top)] = None
-        return ids, top, ~can_score
-
-    def _exact_ranked(self, uidx: np.ndarray, hist: list[np.ndarray], k: int, banned: list[np.ndarray],
-                      cand: np.ndarray | None, can_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Score every item for each user (popularity for users the model cannot score), filter, take top-`k`."""
-        scores = np.empty((len(uidx), len(self.items_)), dtype=np.float32)
-        if can_score.any():
-            rows = np.flatnonzero(can_score)
-            scores[rows] = self._score(uidx[rows], [hist[r] for r in rows])
-        if (~can_score).any():
-            scores[~can_score] = self.item_popularity_
-        for r, b in enumerate(banned):
-            scores[r, b] = -np.inf
-        if cand is not None:
-            mask = np.ones(len(self.items_), dtype=bool)
-            mask[cand] = False
-            scores[:, mask] = -np.inf
-        pos, top = top_positions(scores, k)
-        return pos, top.astype(np.float32)
 
     def similar_items(self, items: str | Sequence[str], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The `k` items most similar to each item (the item itself excluded). Unknown items raise KeyError."""

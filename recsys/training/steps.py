@@ -82,23 +82,31 @@ def train_model(
     ks: Sequence[int] = DEFAULT_KS,
     n_boot: int = 1000,
     refit: bool = True,
+    refit_epochs: int | None = None,
+    warm_from: Path | None = None,
     progress: Progress | None = None,
 ) -> Path:
     """Fit `model` on the split in `split_dir`, evaluate it on the test targets (full ranking), and write
     ``out_dir/artifact/`` (the saved model) and ``out_dir/evaluation.json``. `out_dir` is replaced if it exists.
     refit: refit an early-stopping model on the whole training period for its best epoch count
-    (`recsys.training.fitting`); its ``train_seconds`` then count both fits."""
+    (`recsys.training.fitting`); its ``train_seconds`` then count both fits. refit_epochs: instead, continue the
+    early-stopped model for this many epochs on the whole period. warm_from: a saved model (the production
+    version) whose weights the fit (and the refit) start from, where the model supports it; evaluation.json's
+    ``warm_start`` says whether it did."""
     split = Split.load(split_dir)
     kwargs = model_params(model, params, device=device, epochs=epochs, seed=seed)
     recommender = model_class(model)(**kwargs)
-    log.info("fitting %s%s on %s", model, kwargs or "", split_dir)
+    previous = _warm_source(recommender, warm_from)
+    log.info("fitting %s%s on %s%s", model, kwargs or "", split_dir, " (warm start)" if previous else "")
     with _stage(progress, f"{model}: fit") as fit_progress:
         train_seconds = fit_model(recommender, split, progress=fit_progress)
     log.info("%s fitted in %.2f s", model, train_seconds)
     early_stopped, refitted = recommender, None
     if refit and recommender.early_stopping:
+        start_from = recommender if refit_epochs else (previous if recommender.warm_started_ else None)
         with _stage(progress, f"{model}: refit") as refit_progress:
-            refitted = refit_model(recommender, split, progress=refit_progress)
+            refitted = refit_model(recommender, split, progress=refit_progress, start_from=start_from,
+                                   epochs=refit_epochs)
         if refitted is not None:
             recommender = refitted.model
             train_seconds += refitted.seconds
@@ -121,6 +129,7 @@ def train_model(
         "epochs": early_stopped.training_lengths(),
         "device": recommender.fitted_device,
         "protocol": protocol(early_stopped.early_stopping, refitted is not None),
+        "warm_start": bool(early_stopped.warm_started_),
         "split": {"kind": split.kind, "dir": str(split_dir), **split.info},
         **result.to_dict(),
         "samples": sample_rows(split, result.users, result.recommended, seed),
@@ -128,6 +137,17 @@ def train_model(
     if refitted is not None:
         record["refit"] = {"epochs": refitted.epochs, "seconds": refitted.seconds}
     return _write_trained(Path(out_dir), recommender, record)
+
+
+def _warm_source(model: Recommender, warm_from: Path | None) -> Recommender | None:
+    """The saved model at `warm_from`, handed to `model.warm_start_from`; None where there is none to start from
+    or the model cannot use it (the fit then starts cold)."""
+    if warm_from is None or not model.warm_startable:
+        return None
+    from recsys.models import load_model
+
+    previous = load_model(Path(warm_from))
+    return previous if model.warm_start_from(previous) else None
 
 
 @contextmanager
