@@ -8,6 +8,7 @@ Model quality does not matter here (short training); the request path and the mo
 
     .venv/bin/python bench/serve.py [--duration 8] [--sasrec-epochs 1] [--tag NAME]
 Writes bench/results/serve[-TAG].json and .md and prints one JSON line. Needs `wrk` (apt-get install wrk).
+`--workers 1,2` also measures ALS behind `recsys serve --workers 2`.
 """
 
 from __future__ import annotations
@@ -192,7 +193,8 @@ def write_markdown(path: Path, res: dict[str, Any]) -> None:
         "# Serving bench", "",
         f"`GET /users/{{id}}/recommendations?k=10` on the ML-1M part ({res['data']['users']} users, "
         f"{res['data']['items']} items, {res['data']['interactions']} interactions), random known users, "
-        "vs a bare FastAPI endpoint returning a constant answer of the same shape. One uvicorn worker each, "
+        "vs a bare FastAPI endpoint returning a constant answer of the same shape. One uvicorn worker each "
+        "(unless the row says more: `recsys serve --workers N`, processes sharing the port), "
         f"loopback, wrk -t1, {res['duration_s']} s per measurement; half load = wrk with a per-connection delay "
         "so the offered rate is about half of that endpoint's saturated rate.", "",
         *rows, "",
@@ -211,6 +213,8 @@ def main() -> None:
     ap.add_argument("--sasrec-epochs", type=int, default=1)
     ap.add_argument("--tag", default="", help="Suffix of the result files.")
     ap.add_argument("--registry", type=Path, help="Registry folder to (re)use: trained into when it has no models.")
+    ap.add_argument("--workers", type=lambda v: [int(x) for x in v.split(",")], default=[1],
+                    help="Worker counts of `recsys serve --workers` to measure, e.g. 1,2 (ALS at each; SASRec at 1).")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if shutil.which("wrk") is None:
@@ -240,16 +244,18 @@ def main() -> None:
         finally:
             stop(proc)
 
-        port = free_port()
-        proc = start([str(VENV_BIN / "recsys"), "serve", "--registry", str(registry), "--host", "127.0.0.1",
-                      "--port", str(port), "--landing", str(tmp / "landing")],
-                     f"http://127.0.0.1:{port}/ready", env={"OMP_NUM_THREADS": "1"})
-        try:
-            for model in ("als", "sasrec"):
-                targets[f"recsys {model}"] = measure(model, f"http://127.0.0.1:{port}", tmp, users, model,
-                                                     args.duration, args.connections)
-        finally:
-            stop(proc)
+        for workers in args.workers:
+            port = free_port()
+            proc = start([str(VENV_BIN / "recsys"), "serve", "--registry", str(registry), "--host", "127.0.0.1",
+                          "--port", str(port), "--landing", str(tmp / "landing"), "--workers", str(workers)],
+                         f"http://127.0.0.1:{port}/ready", env={"OMP_NUM_THREADS": "1"})
+            try:
+                for model in ("als", "sasrec") if workers == 1 else ("als",):
+                    label = f"recsys {model}" + (f", {workers} workers" if workers > 1 else "")
+                    targets[label] = measure(label, f"http://127.0.0.1:{port}", tmp, users, model, args.duration,
+                                             args.connections)
+            finally:
+                stop(proc)
 
     bare = targets["bare FastAPI"]["saturation"]["rps"]
     for r in targets.values():
