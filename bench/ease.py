@@ -13,10 +13,13 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from quality import machine, run  # bench/quality.py (scripts run from bench/)
+from quality import DATASETS, machine, read_amazon_sequences, read_movielens  # bench/quality.py (run from bench/)
+
+from recsys.training import read_evaluation, train_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VARIANTS = ("float32:cholesky", "float64:cholesky", "float32:lu", "float64:lu")
@@ -29,24 +32,40 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS))
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    load = os.getloadavg()[0]
-    results: dict[str, dict[str, Any]] = {}
-    for variant in args.variants.split(","):
-        dtype, solver = variant.split(":")
-        out = run(args.datasets.split(","), ["ease"], {"ease": {"dtype": dtype, "solver": solver}}, "cpu", 0)
-        for ds, entry in out.items():
-            r = entry["models"]["ease"]
-            results.setdefault(ds, {"n_items": entry["data"]["n_items"], "variants": {}})["variants"][variant] = {
-                "ndcg@10": r["ndcg@10"], "ndcg@10_ci95": r["ndcg@10_ci95"], "hr@10": r["hr@10"],
-                "train_seconds": r["train_seconds"]}
-            log.info("%s %s: ndcg@10 %.4f, %.1f s", ds, variant, r["ndcg@10"], r["train_seconds"])
-    res = {"bench": "ease", "machine": machine(), "load_avg_at_start": load, "results": results,
+    res = {"bench": "ease", "machine": machine(), "load_avg_at_start": os.getloadavg()[0], "results": {},
            "command": "python bench/ease.py " + " ".join(sys.argv[1:])}
+    with tempfile.TemporaryDirectory(prefix="bench-ease-") as tmp:
+        for ds in args.datasets.split(","):
+            split_dir, n_items = _split(ds, Path(tmp) / ds)
+            entry = res["results"].setdefault(ds, {"n_items": n_items, "variants": {}})
+            for variant in args.variants.split(","):
+                dtype, solver = variant.split(":")
+                trained = train_model(split_dir, "ease", Path(tmp) / ds / variant, device="cpu", n_boot=1000,
+                                      params={"dtype": dtype, "solver": solver})
+                ev = read_evaluation(trained)
+                entry["variants"][variant] = {"ndcg@10": ev["metrics"]["ndcg@10"],
+                                              "ndcg@10_ci95": ev["intervals"]["ndcg@10"],
+                                              "hr@10": ev["metrics"]["hr@10"], "train_seconds": ev["train_seconds"]}
+                log.info("%s %s: %s", ds, variant, entry["variants"][variant])
+                _write(res)  # after every variant: a run cut short keeps what it measured
+    print(json.dumps({ds: {v: [r["ndcg@10"], r["train_seconds"]] for v, r in e["variants"].items()}
+                      for ds, e in res["results"].items()}))
+
+
+def _split(ds: str, out: Path) -> tuple[Path, int]:
+    from recsys.dataset import events_to_frame
+    from recsys.splits import leave_one_out
+
+    path = DATASETS[ds]
+    events = read_movielens(path) if ds == "ml1m-part" else read_amazon_sequences(path)
+    split = leave_one_out(events_to_frame(events))
+    return split.save(out / "split"), split.train.n_items
+
+
+def _write(res: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "ease.json").write_text(json.dumps(res, indent=2) + "\n")
     (RESULTS / "ease.md").write_text(markdown(res))
-    print(json.dumps({ds: {v: [r["ndcg@10"], r["train_seconds"]] for v, r in e["variants"].items()}
-                      for ds, e in results.items()}))
 
 
 def markdown(res: dict[str, Any]) -> str:

@@ -1,9 +1,11 @@
 """Approximate top-k retrieval for embedding models (ALS, BPR, SASRec's output layer) with faiss.
 
-The default index is an HNSW graph over exact vectors (faiss ``IndexHNSWFlat``, inner product): on a million
-items x 128 dims it answers a query in a fraction of a millisecond at recall@10 >= 0.95, where an inverted file
-(``kind="ivf"``) needs far more lists scanned for the same recall (bench/results/ann.md). ``kind="flat"`` is
-the exhaustive index (its answers equal exact scoring). Indexes are saved in faiss's own format.
+The default index is an inverted file over exact vectors (faiss ``IndexIVFFlat``, inner product): items are
+grouped around ~4 sqrt(n) k-means centroids and a query scans the ``nprobe`` nearest groups. At a million items
+x 128 dims it answers in under a millisecond at recall@10 >= 0.95 and builds in seconds, where an HNSW graph
+(``kind="hnsw"``) takes minutes per registered version (bench/results/ann.md); the graph keeps its recall better
+on smaller catalogues of small clusters. ``kind="flat"`` is the exhaustive index (its answers equal exact
+scoring), as is an inverted file with ``nprobe >= nlist``. Indexes are saved in faiss's own format.
 
 Filters are applied exactly: `filtered_top_k` over-fetches and drops banned items, and reports the rows where
 fewer than k survived so that the caller scores those exactly.
@@ -29,7 +31,7 @@ log = logging.getLogger(__name__)
 INDEX_FILE = "ann.faiss"
 CONFIG_FILE = "ann.json"
 MIN_ITEMS_ENV = "RECSYS_ANN_MIN_ITEMS"
-KINDS = ("hnsw", "ivf", "flat")
+KINDS = ("ivf", "hnsw", "flat")
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class AnnConfig:
 
     min_items: build and use an index only for catalogues at least this large (smaller ones score exactly, which
         is cheap there); the environment variable ``RECSYS_ANN_MIN_ITEMS`` overrides the default.
-    kind: "hnsw" (graph), "ivf" (inverted file) or "flat" (exhaustive).
+    kind: "ivf" (inverted file), "hnsw" (graph) or "flat" (exhaustive).
     hnsw_m, ef_construction, ef_search: the graph's links per node, build beam and search beam (recall against
         latency).
     nlist, nprobe: the inverted file's lists (None: about 4 x sqrt(n_items)) and lists scanned per query.
@@ -47,12 +49,12 @@ class AnnConfig:
     """
 
     min_items: int = 100_000
-    kind: str = "hnsw"
+    kind: str = "ivf"
     hnsw_m: int = 32
     ef_construction: int = 80
     ef_search: int = 64
     nlist: int | None = None
-    nprobe: int = 32
+    nprobe: int = 64
     overfetch: int = 2
     max_fetch: int = 2048
 

@@ -17,7 +17,8 @@ from recsys.models.base import Recommender
 N_ITEMS = 400
 N_USERS = 120
 EXHAUSTIVE = AnnConfig(min_items=1, kind="flat")
-APPROXIMATE = AnnConfig(min_items=1, ef_search=16, hnsw_m=8)
+APPROXIMATES = [AnnConfig(min_items=1, kind="hnsw", ef_search=16, hnsw_m=8),
+                AnnConfig(min_items=1, kind="ivf", nlist=4, nprobe=2)]
 PARAMS = {
     "als": {"factors": 16, "iterations": 5, "random_state": 0, "device": "cpu"},
     "bpr": {"factors": 16, "iterations": 20, "random_state": 0, "device": "cpu"},
@@ -65,10 +66,11 @@ def test_exhaustive_index_answers_like_exact_scoring(name: str, config: AnnConfi
     np.testing.assert_allclose(scores, want_scores, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("config", APPROXIMATES, ids=["hnsw", "ivf"])
 @pytest.mark.parametrize("name", ["als", "sasrec"])
-def test_filters_stay_exact_with_the_index(name: str) -> None:
+def test_filters_stay_exact_with_the_index(name: str, config: AnnConfig) -> None:
     model = fitted(name)
-    model.build_ann(APPROXIMATE)
+    model.build_ann(config)
     exact = exact_twin(model)
     users = USERS[:12]
     seen = {u: set(data().items.external(model.seen_[model.users_.index([u])[0]].indices)) for u in users}
