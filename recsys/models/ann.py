@@ -2,10 +2,11 @@
 
 The default index is an inverted file over exact vectors (faiss ``IndexIVFFlat``, inner product): items are
 grouped around ~4 sqrt(n) k-means centroids and a query scans the ``nprobe`` nearest groups. At a million items
-x 128 dims it answers in under a millisecond at recall@10 >= 0.95 and builds in seconds, where an HNSW graph
-(``kind="hnsw"``) takes minutes per registered version (bench/results/ann.md); the graph keeps its recall better
-on smaller catalogues of small clusters. ``kind="flat"`` is the exhaustive index (its answers equal exact
-scoring), as is an inverted file with ``nprobe >= nlist``. Indexes are saved in faiss's own format.
+x 128 dims it answers in under a millisecond of CPU at recall@10 >= 0.95 and builds in a couple of minutes on
+two shared cores, where an HNSW graph (``kind="hnsw"``) takes several times longer per registered version
+(bench/results/ann.md); the graph keeps its recall better on smaller catalogues of small clusters.
+``kind="flat"`` is the exhaustive index (its answers equal exact scoring), as is an inverted file with
+``nprobe >= nlist``. Indexes are saved in faiss's own format.
 
 Filters are applied exactly: `filtered_top_k` over-fetches and drops banned items, and reports the rows where
 fewer than k survived so that the caller scores those exactly.
@@ -54,7 +55,7 @@ class AnnConfig:
     ef_construction: int = 80
     ef_search: int = 64
     nlist: int | None = None
-    nprobe: int = 64
+    nprobe: int = 32
     overfetch: int = 2
     max_fetch: int = 2048
 
