@@ -65,13 +65,10 @@ def run_training(
         split_dir = prepare_split(Path(lake), work / "split", split=split, start=start, end=end, cutoff=cutoff,
                                   weights=weights, rating_threshold=rating_threshold)
         report("split", 1, 1)
-        trained = []
-        for m in models:
-            trained.append(train_model(split_dir, m, work / "trained" / m, params=dict(params.get(m) or {}),
-                                       device=device, epochs=per_model_epochs[m], seed=seed, refit=refit,
-                                       refit_epochs=refit_epochs,
-                                       warm_from=production_artifact(Path(registry), m) if warm_start else None,
-                                       progress=progress))
+        trained = [train_model(split_dir, m, work / "trained" / m, params=dict(params.get(m) or {}), device=device,
+                               epochs=per_model_epochs[m], seed=seed, refit=refit, refit_epochs=refit_epochs,
+                               warm_from=production_artifact(Path(registry), m) if warm_start else None,
+                               progress=progress) for m in models]
         report("register", 0, 1)
         result = register_models(trained, Path(registry), promote=promote, metric=metric, tolerance=tolerance)
         report("register", 1, 1)

@@ -24,7 +24,7 @@ from recsys.jsonutil import to_jsonable
 from recsys.models.base import FitProgress, Recommender
 from recsys.models.params import model_class, model_params
 from recsys.splits import SPLIT_KINDS, Split, make_split
-from recsys.training.fitting import fit_model, protocol, refit_model
+from recsys.training.fitting import Refit, fit_model, protocol, refit_model
 from recsys.training.samples import sample_rows
 
 log = logging.getLogger(__name__)
@@ -88,11 +88,9 @@ def train_model(
 ) -> Path:
     """Fit `model` on the split in `split_dir`, evaluate it on the test targets (full ranking), and write
     ``out_dir/artifact/`` (the saved model) and ``out_dir/evaluation.json``. `out_dir` is replaced if it exists.
-    refit: refit an early-stopping model on the whole training period for its best epoch count
-    (`recsys.training.fitting`); its ``train_seconds`` then count both fits. refit_epochs: instead, continue the
-    early-stopped model for this many epochs on the whole period. warm_from: a saved model (the production
-    version) whose weights the fit (and the refit) start from, where the model supports it; evaluation.json's
-    ``warm_start`` says whether it did."""
+    refit: refit an early-stopping model on the whole training period for its best epoch count (`_refit`; then
+    ``train_seconds`` count both fits), or continue it `refit_epochs` epochs. warm_from: a saved model (production)
+    the fits start from where the model can; evaluation.json's ``warm_start`` says whether it did."""
     split = Split.load(split_dir)
     kwargs = model_params(model, params, device=device, epochs=epochs, seed=seed)
     recommender = model_class(model)(**kwargs)
@@ -101,16 +99,11 @@ def train_model(
     with _stage(progress, f"{model}: fit") as fit_progress:
         train_seconds = fit_model(recommender, split, progress=fit_progress)
     log.info("%s fitted in %.2f s", model, train_seconds)
-    early_stopped, refitted = recommender, None
-    if refit and recommender.early_stopping:
-        start_from = recommender if refit_epochs else (previous if recommender.warm_started_ else None)
-        with _stage(progress, f"{model}: refit") as refit_progress:
-            refitted = refit_model(recommender, split, progress=refit_progress, start_from=start_from,
-                                   epochs=refit_epochs)
-        if refitted is not None:
-            recommender = refitted.model
-            train_seconds += refitted.seconds
-            log.info("%s refitted in %.2f s", model, refitted.seconds)
+    early_stopped = recommender
+    refitted = _refit(recommender, split, previous, refit_epochs, progress) if refit else None
+    if refitted is not None:
+        recommender = refitted.model
+        train_seconds += refitted.seconds
 
     with_history = early_stopped.early_stopping and refitted is None
     started = time.perf_counter()
@@ -137,6 +130,20 @@ def train_model(
     if refitted is not None:
         record["refit"] = {"epochs": refitted.epochs, "seconds": refitted.seconds}
     return _write_trained(Path(out_dir), recommender, record)
+
+
+def _refit(model: Recommender, split: Split, previous: Recommender | None, epochs: int | None,
+           progress: Progress | None) -> Refit | None:
+    """The refit of an early-stopping model: continued from itself for `epochs` when given, else trained for its
+    best length, from the production weights when the fit was warm-started (from scratch otherwise)."""
+    if not model.early_stopping:
+        return None
+    start_from = model if epochs else (previous if model.warm_started_ else None)
+    with _stage(progress, f"{model.name}: refit") as refit_progress:
+        refitted = refit_model(model, split, progress=refit_progress, start_from=start_from, epochs=epochs)
+    if refitted is not None:
+        log.info("%s refitted in %.2f s", model.name, refitted.seconds)
+    return refitted
 
 
 def _warm_source(model: Recommender, warm_from: Path | None) -> Recommender | None:
