@@ -51,9 +51,7 @@ def render_analytics(data_interval_end: datetime | None = None) -> str:
     dag_id="behaviour_analytics",
     description="Daily behaviour analytics report over the lake.",
     schedule=CronDataIntervalTimetable(PARSE_SETTINGS.analytics_schedule, timezone="UTC"),
-    tags=["recsys", "analytics"],
-    doc_md=__doc__,
-    **dag_defaults(PARSE_SETTINGS),
+    **dag_defaults(PARSE_SETTINGS, "analytics", __doc__),
 )
 def behaviour_analytics() -> None:
     render_analytics()

@@ -2,9 +2,9 @@
 
 Each run covers its data interval (by default the previous UTC day, ``events-YYYY-MM-DD.jsonl``) and calls
 `recsys.ingest.ingest`, which is idempotent: a retry or a backfill of the same interval leaves the lake as it
-was. A quality gate (`recsys.ingest.quarantine_gate`) fails the run, without retrying, when the share of
-quarantined rows exceeds ``max_quarantine_rate``; only a run that passes it updates the ``recsys_lake_events``
-asset, which in turn triggers ``train_recommenders``.
+was. A quality gate (`recsys.ingest.quarantine_gate`) fails the run, without retrying, when a source is damaged
+(a cut gzip) or the share of quarantined rows exceeds ``max_quarantine_rate``; only a run that passes it updates
+the ``recsys_lake_events`` asset, which in turn triggers ``train_recommenders``.
 
 Configuration: `recsys_dags.settings.PipelineSettings` (env ``RECSYS_*``, Airflow Variable ``recsys_settings``).
 """
@@ -72,7 +72,8 @@ def ingest(sources: list[str], data_interval_end: datetime | None = None) -> dic
     now = datetime.fromtimestamp(data_interval_end.timestamp(), tz=UTC) if data_interval_end else None
     report = ingest_sources([Path(s) for s in sources], settings.lake, now=now).to_dict()
     summary = {k: v for k, v in report.items() if isinstance(v, int | float | str | bool) or v is None}
-    summary.update(sources=sources, partitions=report.get("partitions", []), reasons=report.get("reasons", {}))
+    summary.update(sources=sources, partitions=report.get("partitions", []), reasons=report.get("reasons", {}),
+                   errors=report.get("errors", []))
     log.info("ingested %s", summary)
     return summary
 
@@ -85,6 +86,9 @@ def quality_gate(report: dict[str, Any], data_interval_start: datetime | None = 
 
     settings = run_settings()
     verdict = quarantine_gate(report, settings.max_quarantine_rate)
+    from recsys.alerts import rate_jump, send_alert
+
+    send_alert(settings.alert_webhook, rate_jump("quarantine", verdict.rate, None))
     if not verdict.passed:
         raise AirflowFailException(
             f"{verdict.reason()}; inspect {settings.lake / 'quarantine'} and fix the source "
@@ -101,9 +105,7 @@ def quality_gate(report: dict[str, Any], data_interval_start: datetime | None = 
     dag_id="ingest_events",
     description="Landing files of the data interval -> Parquet lake, with a quarantine-rate gate.",
     schedule=CronDataIntervalTimetable(PARSE_SETTINGS.ingest_schedule, timezone="UTC"),
-    tags=["recsys", "ingestion"],
-    doc_md=__doc__,
-    **dag_defaults(PARSE_SETTINGS),
+    **dag_defaults(PARSE_SETTINGS, "ingestion", __doc__),
 )
 def ingest_events() -> None:
     quality_gate(ingest(landing_files()))

@@ -118,12 +118,16 @@ def register(trained: list[str], run_id: str | None = None) -> dict[str, Any]:
 def promote(registered: dict[str, Any]) -> list[dict[str, Any]]:
     """Apply the promotion gate to each new version: production moves only when the metric holds up.
     The decisions are added to the run record, so the offline report shows them."""
+    from recsys.alerts import notify, run_alerts
     from recsys.jsonutil import to_jsonable
     from recsys.training import promote_run
 
     settings = run_settings()
-    return to_jsonable(promote_run(settings.registry, registered["run_id"], metric=settings.gate_metric,
-                                   tolerance=settings.gate_tolerance))
+    decisions = promote_run(settings.registry, registered["run_id"], metric=settings.gate_metric,
+                            tolerance=settings.gate_tolerance)
+    notify(settings.alert_webhook, run_alerts(settings.registry, registered["run_id"], metric=settings.gate_metric,
+                                              drop=settings.alert_metric_drop))
+    return to_jsonable(decisions)
 
 
 @task
@@ -163,9 +167,7 @@ def render_report(registered: dict[str, Any], decisions: list[dict[str, Any]]) -
         "end": Param(None, type=["null", "string"], format="date",
                      description="Train on events before this UTC date (YYYY-MM-DD); empty = from the run."),
     },
-    tags=["recsys", "training"],
-    doc_md=__doc__,
-    **dag_defaults(PARSE_SETTINGS),
+    **dag_defaults(PARSE_SETTINGS, "training", __doc__),
 )
 def train_recommenders() -> None:
     split = prepare_split()

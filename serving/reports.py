@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from recsys.errors import RecsysError
+from serving.docs import responses
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,8 @@ class ReportList(BaseModel):
     reports: list[ReportEntry]
 
 
-@router.get("", response_model=ReportList, summary="List the offline metrics reports, newest first")
+@router.get("", response_model=ReportList, summary="List the offline metrics reports, newest first",
+            responses=responses(503))
 def list_reports(source: SourceDep, request: Request) -> ReportList:
     from recsys.report import summarize_runs
     from recsys.report.files import find_reports
@@ -121,7 +123,8 @@ def list_reports(source: SourceDep, request: Request) -> ReportList:
     return ReportList(latest=latest, reports=entries)
 
 
-@router.get("/latest", response_class=HTMLResponse, summary="The report of the newest training run")
+@router.get("/latest", response_class=HTMLResponse, summary="The report of the newest training run",
+            responses=responses(404, 503))
 def latest_report(source: SourceDep, format: FormatQuery = "html") -> Response:
     run_id = _latest_run_id(source)
     if run_id is None:
@@ -131,7 +134,8 @@ def latest_report(source: SourceDep, format: FormatQuery = "html") -> Response:
     return _respond(source, run_id, format)
 
 
-@router.get("/{run_id}", response_class=HTMLResponse, name="report_page", summary="The report of one training run")
+@router.get("/{run_id}", response_class=HTMLResponse, name="report_page", summary="The report of one training run",
+            responses=responses(404, 503))
 def report_page(run_id: str, source: SourceDep, format: FormatQuery = "html") -> Response:
     if not _RUN_ID.match(run_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no report for run {run_id!r}")

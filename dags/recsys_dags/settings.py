@@ -99,6 +99,11 @@ class PipelineSettings(BaseSettings):
     admin_token: SecretStr | None = None
     reload_timeout_s: float = Field(10.0, gt=0)
 
+    # --- alerts ---
+    alert_webhook: str | None = Field(None, description="Slack-compatible webhook URL for alerts (None: none sent).")
+    alert_metric_drop: float = Field(0.05, ge=0.0, le=1.0,
+                                     description="Alert when a production metric falls this share below recent runs.")
+
     # --- task policy ---
     retries: int = Field(2, ge=0)
     retry_delay_s: float = Field(30.0, gt=0)
@@ -110,7 +115,7 @@ class PipelineSettings(BaseSettings):
     def _names(cls, value: Any) -> Any:
         return _split_names(value)
 
-    @field_validator("train_schedule", "service_url", mode="before")
+    @field_validator("train_schedule", "service_url", "alert_webhook", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

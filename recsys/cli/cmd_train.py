@@ -47,7 +47,8 @@ def train(
                                     help="Start each model that can (SASRec, ALS) from the version holding "
                                          "production: known items keep their embeddings, new items start fresh."),
     work_dir: Path | None = typer.Option(None, "--work-dir", help="Keep the split and trained models here "
-                                                                  "(default: a temporary folder)."),
+                                         "(default: REGISTRY/_work/train-*, removed after the run, or by the next "
+                                         "run or `registry gc` if it was killed)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (the table goes to stderr)."),
 ) -> None:
     """Train and evaluate recommenders on the lake (full-ranking evaluation), then register them."""

@@ -52,6 +52,11 @@ class Recommendations(tuple[np.ndarray, np.ndarray]):
     def scores(self) -> np.ndarray:
         return self[1]
 
+    @property
+    def fallback_flags(self) -> list[bool]:
+        """``fallback`` as one bool per user, for one id or a batch."""
+        return [bool(f) for f in np.atleast_1d(self.fallback)]
+
 
 class StateCache(Protocol):
     """Where a model keeps per-history states between calls (a server attaches one: see `Recommender.state_cache`)."""
@@ -145,6 +150,11 @@ class Recommender(ABC):
         kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         return [p.name for p in sig.parameters.values() if p.name != "self" and p.kind in kinds]
 
+    def _set_params(self, values: Mapping[str, Any]) -> None:
+        """For `__init__` (``self._set_params(locals())``): store each hyper-parameter unchanged, under its name."""
+        for name in self._param_names():
+            setattr(self, name, values[name])
+
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._param_names()}
 
@@ -199,11 +209,6 @@ class Recommender(ABC):
         """For `_fit`: the model given to `warm_start_from` (once), or None."""
         previous, self._warm_from = getattr(self, "_warm_from", None), None
         return previous
-
-    def _report_progress(self, done: int, total: int) -> None:
-        """For `_fit`: tell the caller of `fit` how far it is (no-op without a progress callback)."""
-        if self._progress is not None:
-            self._progress(done, total)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "items_"):

@@ -46,7 +46,10 @@ class _ImplicitMF(Recommender):
     length_param = "iterations"
     factors: int
     iterations: int
+    regularization: float
+    random_state: int | None
     device: str
+    num_threads: int
 
     @property
     def fitted_device(self) -> str | None:
@@ -139,6 +142,7 @@ class ALS(_ImplicitMF):
     name = "als"
     supports_history = True
     warm_startable = True
+    alpha: float
 
     def __init__(
         self,
@@ -151,13 +155,7 @@ class ALS(_ImplicitMF):
         device: str = "auto",
         num_threads: int = 0,
     ) -> None:
-        self.factors = factors
-        self.regularization = regularization
-        self.alpha = alpha
-        self.iterations = iterations
-        self.random_state = random_state
-        self.device = device
-        self.num_threads = num_threads
+        self._set_params(locals())
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -220,6 +218,7 @@ class BPR(_ImplicitMF):
     """
 
     name = "bpr"
+    learning_rate: float
 
     def __init__(
         self,
@@ -232,13 +231,7 @@ class BPR(_ImplicitMF):
         device: str = "auto",
         num_threads: int = 1,
     ) -> None:
-        self.factors = factors
-        self.learning_rate = learning_rate
-        self.regularization = regularization
-        self.iterations = iterations
-        self.random_state = random_state
-        self.device = device
-        self.num_threads = num_threads
+        self._set_params(locals())
 
     def _check_params(self) -> None:
         super()._check_params()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,6 +20,10 @@ class PromotionDecision:
     candidate_value: float | None = None
     production_value: float | None = None
     previous_version: int | None = None
+    improved: bool = False
+    """Significantly better than the version it replaces on the same test users (see `recsys.evaluation.paired`)."""
+    paired: dict[str, Any] | None = None
+    """The paired comparison the decision rests on (difference, interval, p-value), when there was one."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,3 +57,13 @@ def gate(
         return True, f"{metric} {candidate_value:.6g} is within {tolerance:g} of or better than {current_value:.6g}"
     return False, (f"{metric} {candidate_value:.6g} is worse than the current {alias} (version {current}) "
                    f"{current_value:.6g} by more than {tolerance:g}")
+
+
+def paired_gate(paired: Mapping[str, Any], margin: float) -> tuple[bool, bool, str]:
+    """``(promoted, improved, why)`` from a recorded paired comparison (see `recsys.evaluation.paired.decide`)."""
+    from recsys.evaluation.paired import PairedComparison, decide
+
+    fields = {k: paired[k] for k in ("metric", "n_users", "candidate_mean", "production_mean", "delta", "p_value",
+                                     "confidence")}
+    comparison = PairedComparison(ci=(float(paired["ci"][0]), float(paired["ci"][1])), **fields)
+    return decide(comparison, margin=margin)

@@ -19,8 +19,6 @@ import math
 import os
 import secrets
 import shutil
-import tempfile
-import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +29,8 @@ from recsys.jsonutil import to_jsonable
 from recsys.registry.files import read_json as _read_json
 from recsys.registry.files import write_json as _write_json
 from recsys.registry.files import write_json_atomic as _write_json_atomic
-from recsys.registry.gate import PromotionDecision, gate
+from recsys.registry.gate import PromotionDecision, gate, paired_gate
+from recsys.registry.litter import REGISTER_PREFIX, sweep_model_dir, sweep_work
 from recsys.registry.manifest import (
     ARTIFACT_DIR,
     MANIFEST,
@@ -43,6 +42,7 @@ from recsys.registry.manifest import (
     validate_version,
     verify,
 )
+from recsys.workdirs import disown, owned_dir
 
 if TYPE_CHECKING:
     from recsys.models.base import Recommender
@@ -53,7 +53,6 @@ ALIASES = "aliases.json"
 DECISIONS = "decisions.jsonl"
 PRODUCTION = "production"
 _LOCK = ".lock"
-_STALE_TMP_S = 3600.0
 
 
 class Registry:
@@ -194,8 +193,8 @@ class Registry:
                metrics: Mapping[str, float], data: Mapping[str, Any] | None, run_id: str | None) -> ModelVersion:
         model_dir = self._model_dir(name)
         model_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=model_dir))
-        try:
+        sweep_model_dir(model_dir)
+        with owned_dir(model_dir, REGISTER_PREFIX) as tmp:
             write(tmp / ARTIFACT_DIR)
             manifest: dict[str, Any] = {
                 "format": MANIFEST_FORMAT,
@@ -215,12 +214,9 @@ class Registry:
                 if same is not None:
                     log.info("%s version %d already holds run %s's model: not registered again", name,
                              same.version, run_id)
-                    shutil.rmtree(tmp, ignore_errors=True)
                     return same
+                disown(tmp)
                 return self._commit(name, tmp, manifest)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     def _same_registration(self, name: str, run_id: str | None, files: Mapping[str, str]) -> ModelVersion | None:
         if run_id is None:
@@ -271,13 +267,17 @@ class Registry:
         tolerance: float = 0.0,
         force: bool = False,
         reason: str | None = None,
+        paired: Mapping[str, Any] | None = None,
     ) -> PromotionDecision:
         """Move `alias` to `version` if its `metric` is not worse than the current holder's by more than
-        `tolerance` (absolute); `force` skips the gate. The decision is recorded either way."""
+        `tolerance` (absolute); `force` skips the gate. With `paired` (a paired comparison against the current
+        holder on the same users, `recsys.training.compare`), the candidate must not be *significantly* worse by
+        more than `tolerance`, and the decision says whether it is significantly better. Recorded either way. A
+        version whose files fail their checksums is never promoted, forced or not (ArtifactError)."""
         self._check_alias(alias)
         if not math.isfinite(tolerance) or tolerance < 0:
             raise ValueError(f"tolerance must be a non-negative number, got {tolerance}")
-        candidate = self.version(name, validate_version(version))
+        candidate = self._intact(name, validate_version(version), alias)
         with self._locked(name) as model_dir:
             aliases = self.aliases(name)
             current = aliases.get(alias)
@@ -289,8 +289,13 @@ class Registry:
             promoted, why = gate(alias=alias, metric=metric, candidate=candidate.version, current=current,
                                  candidate_value=cand_value, current_value=prod_value, tolerance=tolerance,
                                  force=force, reason=reason)
+            improved = False
+            usable = (paired is not None and not force and current is not None and current != candidate.version
+                      and paired.get("production_version") == current and paired.get("metric") == metric)
+            if usable:
+                promoted, improved, why = paired_gate(paired, tolerance)  # type: ignore[arg-type]
             decision = PromotionDecision(name, candidate.version, alias, promoted, why, metric, cand_value,
-                                         prod_value, current)
+                                         prod_value, current, improved, dict(paired) if usable else None)
             if promoted:
                 aliases[alias] = candidate.version
                 _write_json_atomic(model_dir / ALIASES, aliases)
@@ -303,6 +308,15 @@ class Registry:
         log.info("promotion of %s v%d to %s: %s (%s)", name, candidate.version, alias,
                  "promoted" if promoted else "refused", why)
         return decision
+
+    def _intact(self, name: str, version: int, alias: str) -> ModelVersion:
+        """The version, after checking its files against their checksums (no alias ever points at damage)."""
+        candidate = self.version(name, version)
+        try:
+            verify(candidate.path, candidate.manifest)
+        except ArtifactError as err:
+            raise ArtifactError(f"refusing to move {alias!r} of {name!r} to version {version}: {err}") from err
+        return candidate
 
     def rollback(self, name: str, version: int | None = None, *, alias: str = PRODUCTION) -> PromotionDecision:
         """Point `alias` back at `version`, or at the version it held before the current one."""
@@ -356,7 +370,9 @@ class Registry:
                         os.rename(path, trash)
                         shutil.rmtree(trash, ignore_errors=True)
                 if not dry_run:
-                    _remove_stale_temp(model_dir)
+                    sweep_model_dir(model_dir, trash=True)
+        if not dry_run:
+            sweep_work(self.root)
         return removed
 
 
@@ -375,10 +391,4 @@ def _metric(manifest: Mapping[str, Any], metric: str) -> float | None:
         return None
     return value if math.isfinite(value) else None
 
-
-def _remove_stale_temp(model_dir: Path) -> None:
-    now = time.time()
-    for p in model_dir.iterdir():
-        if p.name.startswith((".tmp-", ".trash-")) and p.is_dir() and now - p.stat().st_mtime > _STALE_TMP_S:
-            shutil.rmtree(p, ignore_errors=True)
 

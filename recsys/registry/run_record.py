@@ -22,10 +22,10 @@ SCHEMA_VERSION = 2
 class Segment:
     """A model's metrics on one group of test users (``group`` = ``value``, e.g. cold = true)."""
 
+    metrics: dict[str, float]
+    n_users: int
     group: str
     value: str
-    n_users: int
-    metrics: dict[str, float]
     intervals: dict[str, list[float]] = field(default_factory=dict)
 
 
@@ -69,6 +69,8 @@ class ModelEntry:
     popularity: Popularity | None = None
     promoted: bool | None = None
     gate: PromotionDecision | None = None
+    paired: dict[str, Any] | None = None
+    """Paired comparison with the version holding `production` at registration, on this run's test users."""
 
 
 @dataclass

@@ -194,6 +194,8 @@ def _gate(reg: Registry, name: str, entry: ModelEntry, metrics: Mapping[str, flo
         "metric": gate.metric if gate else None,
         "candidate_value": _num(gate.candidate_value) if gate else None,
         "production_value": _num(gate.production_value) if gate else None,
+        "improved": bool(gate.improved) if gate else None,
+        "paired": (gate.paired if gate else None) or entry.paired,
         "comparison": rows,
     }
 

@@ -60,7 +60,10 @@ def render_html(report: Mapping[str, Any]) -> str:
         "popularity": _popularity(report, colors),
     }
     template = _ENV.get_template("report.html.j2")
+    from recsys.report.headline import GLOSSARY, better, downloads, headline
+
     return template.render(r=report, names=names, colors=colors, figures=figures, headline=_headline_keys(report),
+                           verdict=headline(report), downloads=downloads(report), glossary=GLOSSARY, better=better,
                            segment_keys=_segment_keys(report), popularity_keys=_popularity_keys(report))
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from recsys.errors import InputError
 from recsys.registry import ModelEntry, Registry, RunStore, Sample, TrainingRun, new_run_id
 from recsys.registry.run_record import Popularity, Segment
+from recsys.training.compare import compare_with_production
 from recsys.training.steps import ARTIFACT_DIR, read_evaluation
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,9 @@ def register_models(
         version = reg.register_artifact(name, trained / ARTIFACT_DIR, metrics=ev["metrics"], data=data,
                                         params=ev["params"], run_id=run_id)
         entries[name] = _entry(version.version, ev)
+        split_dir = ev.get("split", {}).get("dir")
+        entries[name].paired = compare_with_production(reg, name, trained, Path(split_dir) if split_dir else None,
+                                                       metric=metric)
         for s in ev.get("samples", []):
             row = samples.setdefault(s["user_id"], Sample(user_id=s["user_id"], segment=s.get("segment"),
                                                           history=s["history"], targets=s["targets"]))
@@ -104,7 +108,7 @@ def promote_run(
         if same_settings and entry.gate is not None:
             decisions.append(entry.gate.to_dict())
             continue
-        decision = reg.promote(name, int(entry.version), metric=metric, tolerance=tolerance)
+        decision = reg.promote(name, int(entry.version), metric=metric, tolerance=tolerance, paired=entry.paired)
         log.info("gate %s v%s: %s (%s)", name, entry.version, decision.promoted, decision.reason)
         entry.gate, entry.promoted = decision, decision.promoted
         decisions.append(decision.to_dict())
@@ -117,7 +121,16 @@ def summary(entry: ModelEntry) -> dict[str, Any]:
     """The few numbers of a model's entry that ``recsys train`` prints and the DAG passes on."""
     out: dict[str, Any] = {k: entry.metrics[k] for k in SUMMARY_KEYS if k in entry.metrics}
     out.update({"train_seconds": entry.train_seconds, "version": entry.version, "promoted": entry.promoted,
-                "epochs": entry.epochs})
+                "improved": improved(entry), "epochs": entry.epochs})
+    if entry.paired is not None:
+        out["vs_production"] = {k: entry.paired[k] for k in ("production_version", "delta", "ci", "p_value")}
     if "ndcg@10" in entry.ci:
         out["ndcg@10_ci95"] = entry.ci["ndcg@10"]
     return out
+
+
+def improved(entry: ModelEntry) -> bool:
+    """Significantly better than the production version it was compared with (the gate's word when it ran)."""
+    if entry.gate is not None:
+        return bool(entry.gate.improved)
+    return entry.paired is not None and entry.paired["ci"][0] > 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -10,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from recsys.errors import InputError
-from recsys.models.params import epochs_for, model_params
+from recsys.models.params import epochs_for, model_class, model_params
+from recsys.registry.litter import TRAIN_PREFIX, sweep_work, work_root
 from recsys.training.register import register_models
 from recsys.training.steps import Progress, prepare_split, train_model
+from recsys.workdirs import owned_dir
 
 
 def run_training(
@@ -20,16 +21,16 @@ def run_training(
     registry: Path,
     *,
     models: Sequence[str],
+    params: Mapping[str, Mapping[str, Any]] | None = None,
     split: str = "loo",
     start: date | None = None,
     end: date | None = None,
+    seed: int = 0,
     cutoff: datetime | None = None,
     weights: dict[str, float] | None = None,
     rating_threshold: float | None = None,
-    params: Mapping[str, Mapping[str, Any]] | None = None,
     device: str = "auto",
     epochs: int | Mapping[str, int] | None = None,
-    seed: int = 0,
     promote: bool = False,
     metric: str = "ndcg@10",
     tolerance: float = 0.0,
@@ -53,6 +54,9 @@ def run_training(
         if name not in models:
             raise InputError(f"parameters given for {name!r}, which is not among the models trained "
                              f"({', '.join(models)})")
+    for m in models:  # content-based models read the lake's catalogue unless told otherwise
+        if "catalog" in model_class(m)._param_names() and (Path(lake) / "items" / "items.parquet").is_file():
+            params[m] = {"catalog": str(lake), **(params.get(m) or {})}
     per_model_epochs = {m: epochs_for(m, epochs) for m in models}
     for m in models:  # fail fast, before any work, on a bad model name or parameter
         model_params(m, params.get(m), device=device, epochs=per_model_epochs[m], seed=seed)
@@ -60,7 +64,7 @@ def run_training(
         raise InputError(f"lake {lake} does not exist: ingest events first (`recsys ingest ... --lake {lake}`)")
 
     report = progress or _silent
-    with _work_dir(work_dir) as work:
+    with _work_dir(work_dir, Path(registry)) as work:
         report("split", 0, 1)
         split_dir = prepare_split(Path(lake), work / "split", split=split, start=start, end=end, cutoff=cutoff,
                                   weights=weights, rating_threshold=rating_threshold)
@@ -90,10 +94,12 @@ def _silent(stage: str, done: int, total: int) -> None:
 
 
 @contextmanager
-def _work_dir(work_dir: Path | None) -> Iterator[Path]:
+def _work_dir(work_dir: Path | None, registry: Path) -> Iterator[Path]:
+    """The caller's folder (kept), or an owned one under the registry that a killed run does not leave behind."""
     if work_dir is not None:
         Path(work_dir).mkdir(parents=True, exist_ok=True)
         yield Path(work_dir)
         return
-    with tempfile.TemporaryDirectory(prefix="recsys-train-") as tmp:
-        yield Path(tmp)
+    sweep_work(registry)
+    with owned_dir(work_root(registry), TRAIN_PREFIX) as tmp:
+        yield tmp

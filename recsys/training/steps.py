@@ -19,7 +19,7 @@ from typing import Any
 from recsys.atomic import atomic_directory
 from recsys.dataset import DEFAULT_WEIGHTS, DatasetConfig, read_interactions
 from recsys.errors import InputError
-from recsys.evaluation.evaluate import DEFAULT_KS, evaluate
+from recsys.evaluation.evaluate import DEFAULT_KS, EvaluationResult, evaluate
 from recsys.jsonutil import to_jsonable
 from recsys.models.base import FitProgress, Recommender
 from recsys.models.params import model_class, model_params
@@ -129,7 +129,9 @@ def train_model(
     }
     if refitted is not None:
         record["refit"] = {"epochs": refitted.epochs, "seconds": refitted.seconds}
-    return _write_trained(Path(out_dir), recommender, record)
+    trained = _write_trained(Path(out_dir), recommender, record)
+    save_per_user(trained, result)
+    return trained
 
 
 def _refit(model: Recommender, split: Split, previous: Recommender | None, epochs: int | None,
@@ -189,3 +191,15 @@ def read_evaluation(trained_dir: Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise InputError(f"{trained_dir} is not a trained model folder ({path}: {err}); run train_model") from err
+
+
+PER_USER_FILE = "per_user.npz"
+"""Per-user metric values of a trained model's evaluation (test users in order), for the paired gate."""
+
+
+def save_per_user(trained_dir: Path, result: EvaluationResult) -> None:
+    """Write `result`'s per-user values at K = 10 (the gate's cut-off) next to the evaluation."""
+    import numpy as np
+
+    keep = {k: v for k, v in result.per_user.items() if k.endswith("@10")}
+    np.savez_compressed(Path(trained_dir) / PER_USER_FILE, users=np.asarray(result.users, dtype=str), **keep)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_support import ADMIN_PASSWORD, ADMIN_USER, AirflowCluster, ApiClient, cluster_env, free_port
+from support.airflow_env import ADMIN_PASSWORD, ADMIN_USER, AirflowCluster, ApiClient, cluster_env, free_port
 
 pytestmark = pytest.mark.slow
 

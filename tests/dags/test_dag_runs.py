@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_support import DAGS
+from support.airflow_env import DAGS
 
 START = date(2026, 1, 1)
 ADMIN_TOKEN = "reload-secret"
@@ -179,6 +179,20 @@ def test_quarantine_rate_above_threshold_fails_the_run_loudly(pipeline_home: Pat
         Variable.delete("recsys_settings")
     assert rerun.state == "success", _states(rerun)
     assert 0.2 < _asset_events(rerun.run_id)[0]["quarantine_rate"] < 0.3
+
+
+def test_a_damaged_landing_file_fails_the_gate_naming_it(pipeline_home: Path) -> None:
+    import gzip
+
+    raw = pipeline_home / "landing" / "events-2026-01-01.jsonl"
+    packed = gzip.compress(raw.read_bytes())
+    raw.write_bytes(packed[: len(packed) // 2])  # a gzip cut in half (the reader goes by content, not name)
+
+    run = _ingest_day(_dags()["ingest_events"], START)
+
+    assert run.state == "failed"
+    assert _states(run) == {"landing_files": "success", "ingest": "success", "quality_gate": "failed"}
+    assert _asset_events(run.run_id) == []
 
 
 def test_missing_landing_file_fails_before_ingesting(pipeline_home: Path) -> None:

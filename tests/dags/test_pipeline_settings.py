@@ -7,8 +7,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from airflow_support import DAGS  # noqa: F401  (puts the DAG folder on sys.path)
 from recsys_dags.settings import PipelineSettings, load_settings
+from support.airflow_env import DAGS  # noqa: F401  (puts the DAG folder on sys.path)
 
 from recsys.errors import InputError
 

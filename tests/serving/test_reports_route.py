@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from serving_support import client_of
+from support.service import client_of
 
 from recsys.registry import RunStore
 from recsys.report import render_report

@@ -16,23 +16,31 @@ LOSSES = ("ce", "sampled")
 class SASRecConfig:
     """What `SASRec` is built and trained with (see `SASRec` for each field's meaning)."""
 
+    # the network
     hidden: int = 64
+    """Width C of item embeddings and states."""
     layers: int = 2
     heads: int = 1
     dropout: float = 0.2
     max_len: int = 200
+    """How many recent items the network reads (T)."""
+    # the optimiser and the loss
     lr: float = 2e-3
     weight_decay: float = 0.0
     batch_size: int = 64
+    loss: str = "ce"
+    """"ce" (softmax over the whole catalog) or "sampled" (`n_negatives` uniform negatives per batch)."""
+    n_negatives: int = 256
+    # how long to train
     epochs: int = 200
+    """The most epochs."""
     patience: int = 10
     eval_every: int = 1
     val_window: int = 1
-    loss: str = "ce"
-    n_negatives: int = 256
+    time_budget_s: float | None = None
+    # where and how reproducibly
     random_state: int = 0
     device: str = "auto"
-    time_budget_s: float | None = None
 
     def validate(self) -> SASRecConfig:
         """Self, once every field is checked; ValueError naming the first bad one otherwise."""

@@ -55,7 +55,7 @@ def _visible_rows(lake: Path) -> int:
 def test_killed_writer_leaves_no_partial_partition(tmp_path: Path) -> None:
     src, lake, marker = tmp_path / "src", tmp_path / "lake", tmp_path / "stalled"
     report = generate_events(src, users=60, items=40, days=3, seed=9)
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[3]))
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(src), str(lake), str(marker)], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -37,7 +37,7 @@ def write_lake(lake: Path, events: Iterable[Event], *, part: str = "part-0") -> 
 
 def write_frame(lake: Path, df: pd.DataFrame, *, part: str = "part-0") -> None:
     """Write a frame holding EVENT_SCHEMA's columns, partitioned by the UTC day of ``ts``."""
-    df = df.copy()
+    df = df.assign(**{c: None for c in EVENT_SCHEMA.names if c not in df.columns})  # optional columns
     df["ts"] = pd.to_datetime(df["ts"], utc=True).astype("datetime64[us, UTC]")
     days = df["ts"].dt.strftime("%Y-%m-%d")
     for day, group in df.groupby(days):

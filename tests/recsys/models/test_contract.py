@@ -27,6 +27,7 @@ FAST_PARAMS: dict[str, dict[str, object]] = {
     "ease": {"reg": 10.0},
     "sasrec": {"hidden": 32, "layers": 1, "heads": 2, "dropout": 0.0, "max_len": 10, "lr": 1e-2, "batch_size": 32,
                "epochs": 8, "random_state": 0, "device": "cpu"},
+    "content": {},
 }
 ITEMS_PER_CLUSTER = 10
 USERS_PER_CLUSTER = 30
@@ -64,7 +65,9 @@ def planted_sequences(seed: int = 0) -> dict[str, list[str]]:
 
 def planted() -> Interactions:
     items = [f"{c}{i}" for c in "ab" for i in range(ITEMS_PER_CLUSTER)]
-    return Interactions.from_sequences(planted_sequences(), items=items)
+    data = Interactions.from_sequences(planted_sequences(), items=items)
+    data.item_features = {"categories": np.array([f"shelf-{i[0]}" for i in items])}  # for content-based models
+    return data
 
 
 def fit(name: str) -> Recommender:

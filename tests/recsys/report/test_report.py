@@ -402,10 +402,7 @@ def inspect_in_chromium(url: str, browser: str, timeout: float = 60.0) -> dict[s
 
 
 def test_page_renders_in_headless_chromium(rendered: tuple[Path, Path]) -> None:
-    try:  # the shared helper lives in tests/; how it is importable depends on whether tests/ is a package
-        from tests.browser import ARTIFACTS, assert_not_blank, require_chromium, screenshot
-    except ImportError:
-        from browser import ARTIFACTS, assert_not_blank, require_chromium, screenshot  # type: ignore[no-redef]
+    from support.browser import ARTIFACTS, assert_not_blank, require_chromium, screenshot
 
     browser = require_chromium()
     html = rendered[0]
