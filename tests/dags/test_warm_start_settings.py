@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from airflow_support import DAGS  # noqa: F401  (puts the DAG folder on sys.path)
 from recsys_dags.settings import PipelineSettings
+from support.airflow_env import DAGS  # noqa: F401  (puts the DAG folder on sys.path)
 
 
 def test_warm_nightly_except_the_cold_weekday(tmp_path) -> None:

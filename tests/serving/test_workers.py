@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serving_support import free_port, sequences
+from support.service import free_port, sequences
 
 from recsys.data import Interactions
 from recsys.models import create_model
