@@ -9,6 +9,7 @@ Model quality does not matter here (short training); the request path and the mo
 
     .venv/bin/python bench/serve.py [--duration 8] [--sasrec-epochs 1] [--models als,sasrec,ranker] [--tag NAME]
 Writes bench/results/serve[-TAG].json and .md and prints one JSON line. Needs `wrk` (apt-get install wrk).
+`--workers 1,2` also measures ALS behind `recsys serve --workers 2`.
 """
 
 from __future__ import annotations
@@ -239,7 +240,8 @@ def write_markdown(path: Path, res: dict[str, Any]) -> None:
         "# Serving bench", "",
         f"`GET /users/{{id}}/recommendations?k=10` on the ML-1M part ({res['data']['users']} users, "
         f"{res['data']['items']} items, {res['data']['interactions']} interactions), random known users, "
-        "vs a bare FastAPI endpoint returning a constant answer of the same shape. One uvicorn worker each, "
+        "vs a bare FastAPI endpoint returning a constant answer of the same shape. One uvicorn worker each "
+        "(unless the row says more: `recsys serve --workers N`, processes sharing the port), "
         f"loopback, wrk -t1, {res['duration_s']} s per measurement; half load = wrk with a per-connection delay "
         "so the offered rate is about half of that endpoint's saturated rate.", "",
         *rows, "",
@@ -312,6 +314,8 @@ def main() -> None:
     ap.add_argument("--impression-cost", type=int, default=0, metavar="N",
                     help="Also measure ALS N times with impression logging off (RECSYS_LOG_IMPRESSIONS=false), "
                          "alternating with N runs with it on; the cost compares the medians.")
+    ap.add_argument("--workers", type=lambda v: [int(x) for x in v.split(",")], default=[1],
+                    help="Worker counts of `recsys serve --workers` to measure, e.g. 1,2 (ALS behind each above 1).")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if shutil.which("wrk") is None:
@@ -359,6 +363,17 @@ def main() -> None:
                     if args.impression_cost and model == "als":
                         targets[f"recsys {model}{suffix}"]["cpu_us_per_request"] = cpu_per_request(
                             proc.pid, base, script(tmp, model, users, model, 0), args.duration, args.connections)
+            finally:
+                stop(proc)
+        for workers in [w for w in args.workers if w > 1]:  # ALS behind `recsys serve --workers N`
+            port = free_port()
+            proc = start([str(VENV_BIN / "recsys"), "serve", "--registry", str(registry), "--host", "127.0.0.1",
+                          "--port", str(port), "--landing", str(tmp / "landing"), "--workers", str(workers)],
+                         f"http://127.0.0.1:{port}/ready", env={"OMP_NUM_THREADS": "1"})
+            try:
+                label = f"recsys als, {workers} workers"
+                targets[label] = measure(label, f"http://127.0.0.1:{port}", tmp, users, "als", args.duration,
+                                         args.connections)
             finally:
                 stop(proc)
 

@@ -84,6 +84,11 @@ class PipelineSettings(BaseSettings):
     gpu_models: Names = Field(default_factory=lambda: ["sasrec"], description="Models whose task goes to gpu_queue.")
     gpu_queue: str | None = Field(None, description="Executor queue for GPU training (CeleryExecutor), e.g. 'gpu'.")
     gpu_pool: str | None = Field(None, description="Airflow pool limiting concurrent GPU training tasks.")
+    warm_start: bool = Field(False, description="Nightly runs start SASRec and ALS from the production version "
+                                                "(bench/results/warm_start.md) except on the cold-start weekday.")
+    cold_start_weekday: int | None = Field(6, ge=0, le=6, description="Weekday (0 = Monday) whose run trains every "
+                                           "model from scratch even with warm_start, so drift cannot accumulate; "
+                                           "None: never.")
 
     # --- promotion gate ---
     gate_metric: str = "ndcg@10"
@@ -144,6 +149,11 @@ class PipelineSettings(BaseSettings):
     def training_window(self, end: date) -> tuple[date, date]:
         """``[start, end)`` of the events a run ending (exclusively) at `end` trains on."""
         return end - timedelta(days=self.train_window_days), end
+
+    def warm_start_on(self, end: date) -> bool:
+        """Whether the run whose window ends at `end` warm-starts (its last day decides the weekly cold run)."""
+        day = end - timedelta(days=1)
+        return self.warm_start and day.weekday() != self.cold_start_weekday
 
     def queue_for(self, model: str) -> str | None:
         """Executor queue of a model's training task (None = the default queue)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,9 @@ def serve(
                                      help="Lake whose catalogue (LAKE/items) and events the catalogue routes use."),
     reload_interval: float = typer.Option(5.0, "--reload-interval", help="Seconds between alias polls (0: off)."),
     access_log: bool = typer.Option(False, "--access-log/--no-access-log", help="Log every request."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Server processes sharing the port and the online store; "
+                                                            "each polls the aliases, so all reload within "
+                                                            "--reload-interval of a promotion."),
 ) -> None:
     """Serve recommendations over HTTP until interrupted (see /docs for the API)."""
     import uvicorn
@@ -43,6 +47,14 @@ def serve(
                  "default_model": default_model, "landing_dir": landing, "lake": lake}
         overrides: dict[str, Any] = {"registry": registry, "reload_interval_s": reload_interval,
                                      **{k: v for k, v in given.items() if v}}
+        if workers > 1 and reload_interval <= 0:
+            raise ValueError("--workers above 1 needs --reload-interval > 0: each worker learns of a promotion "
+                             "by polling the aliases (an /admin/reload reaches only the worker that answers it)")
         settings = Settings(**overrides)
+        if workers > 1:  # each worker process builds its app from these settings, passed through the environment
+            os.environ.update({f"RECSYS_{key.upper()}": str(value) for key, value in overrides.items()})
+            uvicorn.run("serving.app:create_app", factory=True, workers=workers, host=host, port=port,
+                        access_log=access_log, log_level="warning")
+            return
         application = create_app(settings)
     uvicorn.run(application, host=host, port=port, access_log=access_log, log_level="warning")

@@ -40,6 +40,12 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Random seed of every model and of the bootstrap."),
     refit: bool = typer.Option(True, "--refit/--no-refit", help="Refit early-stopping models (SASRec) on the whole "
                                "training period for their best epoch count (about twice the training time)."),
+    refit_epochs: int | None = typer.Option(None, "--refit-epochs", min=1,
+                                            help="Refit by continuing the early-stopped model this many epochs on "
+                                                 "the whole period (instead of training again from scratch)."),
+    warm_start: bool = typer.Option(False, "--warm-start/--cold-start",
+                                    help="Start each model that can (SASRec, ALS) from the version holding "
+                                         "production: known items keep their embeddings, new items start fresh."),
     work_dir: Path | None = typer.Option(None, "--work-dir", help="Keep the split and trained models here "
                                          "(default: REGISTRY/_work/train-*, removed after the run, or by the next "
                                          "run or `registry gc` if it was killed)."),
@@ -59,8 +65,9 @@ def train(
         result = run_training(
             lake, registry, models=names, split=split, start=_date(start, "--from"), end=_date(end, "--to"),
             cutoff=_datetime(cutoff, "--cutoff"), weights=_weights(weight), rating_threshold=rating_threshold,
-            params=_params(param), device=device, epochs=epochs, seed=seed, refit=refit, promote=promote, metric=metric,
-            tolerance=tolerance, work_dir=work_dir, progress=progress,
+            params=_params(param), device=device, epochs=epochs, seed=seed, refit=refit, refit_epochs=refit_epochs,
+            warm_start=warm_start, promote=promote, metric=metric, tolerance=tolerance, work_dir=work_dir,
+            progress=progress,
         )
     console = stderr_console() if as_json else Console()
     if not console.is_terminal:

@@ -12,7 +12,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,6 +21,11 @@ from recsys.atomic import atomic_directory
 from recsys.data import IdMap, Interactions
 from recsys.errors import ArtifactError, NotFittedError
 from recsys.jsonutil import to_jsonable
+from recsys.models.ranking import banned_items, ranked
+from recsys.models.topk import top_positions
+
+if TYPE_CHECKING:
+    from recsys.models.ann import AnnConfig
 
 ARTIFACT_FORMAT = 1
 Histories = Sequence[Sequence[str] | None]
@@ -78,6 +83,8 @@ class Recommender(ABC):
     length_param: ClassVar[str | None] = None
     """The hyper-parameter that sets how long the model trains (``"epochs"``, implicit's ``"iterations"``)."""
     single_thread_blas: ClassVar[bool] = False
+    warm_startable: ClassVar[bool] = False
+    """True when `warm_start_from` can seed a fit with an earlier version's weights (SASRec, ALS)."""
     """True for models fitted by `implicit`: OpenBLAS must run one thread during their fits."""
     state_cache: StateCache | None = None
     """Set by a server for models that compute a state from a user's history window (SASRec): the state of a
@@ -131,6 +138,15 @@ class Recommender(ABC):
 
     def _load_files(self, folder: Path) -> None:  # noqa: B027 (optional hook)
         """Read what `_save_files` wrote (called after `_load_state`)."""
+    def _item_vectors(self) -> np.ndarray | None:
+        """Embedding models: ``(n_items, d)`` float32 such that a user's scores are ``query @ vectors.T`` (what the
+        ANN index is built on); None for models that do not score by inner product."""
+        return None
+
+    def _query_vectors(self, users: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
+        """Embedding models: the ``(len(users), d)`` queries whose inner products with `_item_vectors` are the
+        scores `_score` returns (same arguments)."""
+        raise NotImplementedError(f"{type(self).__name__} has no query vectors")
 
     # ---------------------------------------------------------------- parameters
     @classmethod
@@ -176,12 +192,28 @@ class Recommender(ABC):
         else:
             self.sequences_ = [seen.indices[seen.indptr[u]:seen.indptr[u + 1]].astype(np.int64)
                                for u in range(seen.shape[0])]
+        self.ann_ = None  # an index of earlier weights must not serve these
+        self.warm_started_ = False  # set by a model's `_fit` that used `warm_start_from`
         self._progress = progress
         try:
             self._fit(data, validation)
         finally:
             self._progress = None
         return self
+
+    def warm_start_from(self, previous: Recommender) -> bool:
+        """Seed the next `fit` with `previous`'s learned weights: items (and users) both know keep their
+        embeddings, new ones start fresh, the optimiser starts anew. Returns False, and the fit starts cold, where
+        this model cannot (`warm_startable`) or `previous` is another kind of model; the fit itself may still
+        start cold when the shapes differ (other hyper-parameters): `warm_started_` says what happened."""
+        ok = self.warm_startable and type(previous) is type(self) and hasattr(previous, "items_")
+        self._warm_from: Recommender | None = previous if ok else None
+        return ok
+
+    def _take_warm_start(self) -> Any:
+        """For `_fit`: the model given to `warm_start_from` (once), or None."""
+        previous, self._warm_from = getattr(self, "_warm_from", None), None
+        return previous
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "items_"):
@@ -224,12 +256,13 @@ class Recommender(ABC):
             raise ValueError(f"histories has {len(histories)} entries for {n} users")
         uidx = self.users_.index(user_list)
         hist = self._histories(uidx, histories)
-        scores, fallback = self._scores_or_fallback(uidx, hist)
-        if filter_seen:
-            self._mask_seen(scores, uidx, hist if histories is not None else None)
-        self._mask_excluded(scores, exclude)
-        n_eligible = self._mask_candidates(scores, candidates)
-        ids, top = self._top_k(scores, min(k, max(n_eligible, 0)))
+        banned = banned_items(self, uidx, hist, filter_seen, histories is not None, exclude)
+        cand = None
+        if candidates is not None:
+            cand = self.items_.index(list(candidates))
+            cand = np.unique(cand[cand >= 0])
+        n_eligible = len(self.items_) if cand is None else len(cand)
+        ids, top, fallback = ranked(self, uidx, hist, min(k, n_eligible), banned, cand)
         if ids.shape[1] < k:
             pad = k - ids.shape[1]
             ids = np.hstack([ids, np.full((n, pad), None, dtype=object)])
@@ -238,50 +271,6 @@ class Recommender(ABC):
             return Recommendations(ids[0], top[0], bool(fallback[0]))
         return Recommendations(ids, top, fallback)
 
-    def _scores_or_fallback(self, uidx: np.ndarray, hist: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Scores ``(n, n_items)``: the model's for users it can score (known, or with a usable live history when
-        `supports_history`), the popularity ranking for the others, who are flagged in the returned mask."""
-        scores = np.empty((len(uidx), len(self.items_)), dtype=np.float32)
-        can_score = (uidx >= 0) | (np.array([len(h) > 0 for h in hist], dtype=bool) & self.supports_history)
-        if can_score.any():
-            rows = np.flatnonzero(can_score)
-            scores[rows] = self._score(uidx[rows], [hist[r] for r in rows])
-        if (~can_score).any():
-            scores[~can_score] = self.item_popularity_
-        return scores, ~can_score
-
-    def _mask_seen(self, scores: np.ndarray, uidx: np.ndarray, live: list[np.ndarray] | None) -> None:
-        """-inf for each user's training items and, where given, live-history items."""
-        for r, u in enumerate(uidx):
-            if u >= 0:
-                scores[r, self.seen_.indices[self.seen_.indptr[u]:self.seen_.indptr[u + 1]]] = -np.inf
-            if live is not None and len(live[r]):
-                scores[r, live[r]] = -np.inf
-
-    def _mask_excluded(self, scores: np.ndarray, exclude: Sequence[str] | Sequence[Sequence[str]] | None) -> None:
-        """-inf for excluded items: one list for every user, or one list per user."""
-        if exclude is None or not len(exclude):
-            return
-        if isinstance(exclude[0], str):
-            ex = self.items_.index(list(exclude))  # type: ignore[arg-type]
-            scores[:, ex[ex >= 0]] = -np.inf
-            return
-        if len(exclude) != len(scores):
-            raise ValueError(f"exclude has {len(exclude)} lists for {len(scores)} users")
-        for r, row in enumerate(exclude):
-            ex = self.items_.index(list(row))
-            scores[r, ex[ex >= 0]] = -np.inf
-
-    def _mask_candidates(self, scores: np.ndarray, candidates: Sequence[str] | None) -> int:
-        """-inf outside `candidates` (when given); returns how many items stay eligible."""
-        if candidates is None:
-            return len(self.items_)
-        cand = self.items_.index(list(candidates))
-        cand = np.unique(cand[cand >= 0])
-        mask = np.ones(len(self.items_), dtype=bool)
-        mask[cand] = False
-        scores[:, mask] = -np.inf
-        return len(cand)
 
     def similar_items(self, items: str | Sequence[str], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The `k` items most similar to each item (the item itself excluded). Unknown items raise KeyError."""
@@ -317,21 +306,31 @@ class Recommender(ABC):
         n = scores.shape[0]
         if k <= 0:
             return np.empty((n, 0), dtype=object), np.empty((n, 0), dtype=np.float32)
-        if k < scores.shape[1]:
-            part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        else:
-            part = np.tile(np.arange(scores.shape[1]), (n, 1))
-        part_scores = np.take_along_axis(scores, part, axis=1)
-        order = np.argsort(-part_scores, axis=1, kind="stable")
-        top_idx = np.take_along_axis(part, order, axis=1)
-        top = np.take_along_axis(part_scores, order, axis=1).astype(np.float32)
-        ids = self.items_.external(top_idx).astype(object)
+        pos, top = top_positions(scores, k)
+        ids = self.items_.external(pos).astype(object)
         ids[~np.isfinite(top)] = None
-        return ids, top
+        return ids, top.astype(np.float32)
 
     # ---------------------------------------------------------------- artifacts
-    def save(self, path: str | Path) -> Path:
-        """Write the model to directory `path` atomically (temp dir + rename). No pickle inside."""
+    def build_ann(self, config: AnnConfig | None = None) -> bool:
+        """Build the ANN index serving this model (`ann_`) when it is an embedding model with a catalogue of at
+        least ``config.min_items``; returns whether one was built. Default config: `AnnConfig.from_env`."""
+        from recsys.models.ann import AnnConfig, AnnIndex
+
+        self._check_fitted()
+        config = config or AnnConfig.from_env()
+        vectors = self._item_vectors()
+        if vectors is None or len(self.items_) < config.min_items:
+            self.ann_ = None
+            return False
+        self.ann_: Any = AnnIndex.build(vectors, config)
+        return True
+
+    def save(self, path: str | Path, *, ann: AnnConfig | None = None) -> Path:
+        """Write the model to directory `path` atomically (temp dir + rename). No pickle inside.
+
+        Embedding models with a large catalogue also get their ANN index (faiss's own format): the one built by
+        `build_ann`, else one built here with `ann` (default `AnnConfig.from_env`)."""
         self._check_fitted()
         path = Path(path)
         if path.exists():
@@ -347,6 +346,10 @@ class Recommender(ABC):
                      seq_lengths=lengths, seq_items=flat.astype(np.int64), popularity=self.item_popularity_)
             np.savez(tmp / "weights.npz", **self._state())  # type: ignore[arg-type]  # numpy's stub types kwds oddly
             self._save_files(tmp)
+            if getattr(self, "ann_", None) is None or (ann is not None and ann != self.ann_.config):
+                self.build_ann(ann)
+            if self.ann_ is not None:
+                self.ann_.save(tmp)
         return path
 
     @classmethod
@@ -373,9 +376,18 @@ class Recommender(ABC):
             with np.load(path / "weights.npz", allow_pickle=False) as z:
                 model._load_state({k: z[k] for k in z.files})
             model._load_files(path)
+            model.ann_ = _load_ann(path, len(model.items_))
         except ArtifactError:
             raise
         except (OSError, KeyError, ValueError, json.JSONDecodeError) as err:
             raise ArtifactError(f"cannot load a model from {path}: {err}") from err
         return model
 
+
+def _load_ann(path: Path, n_items: int) -> Any:
+    from recsys.models.ann import AnnIndex
+
+    index = AnnIndex.load(path)
+    if index is not None and index.n_items != n_items:
+        raise ArtifactError(f"{path}: the ANN index holds {index.n_items} items, the model {n_items}")
+    return index

@@ -20,6 +20,7 @@ from recsys.models.history import history_rows, weights_on
 log = logging.getLogger(__name__)
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
+SOLVERS = ("cholesky", "lu")
 
 
 class EASE(Recommender):
@@ -30,23 +31,28 @@ class EASE(Recommender):
         matrix inverse; the weights are kept in float32.
     max_items: refuse catalogs larger than this (the inverse needs n_items^2 memory and n_items^3 work).
     weighted: learn from the summed event weights instead of binary interactions.
+    solver: "cholesky" (default: LAPACK potrf + potri on the symmetric positive definite Gram matrix) or "lu"
+        (a general LU inverse, about twice the work; kept for comparison, see bench/results/ease.md).
     """
 
     name = "ease"
     supports_history = True
 
     def __init__(self, *, reg: float = 300.0, dtype: str = "float32", max_items: int = 20_000,
-                 weighted: bool = False) -> None:
+                 weighted: bool = False, solver: str = "cholesky") -> None:
         self.reg = reg
         self.dtype = dtype
         self.max_items = max_items
         self.weighted = weighted
+        self.solver = solver
 
     def _fit(self, data: Interactions, validation: Mapping[str, Sequence[str]] | None) -> None:
         if not self.reg > 0:
             raise ValueError(f"reg must be positive (it makes the Gram matrix invertible), got {self.reg!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}")
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
         n = data.n_items
         if n > self.max_items:
             gib = n * n * np.dtype(DTYPES[self.dtype]).itemsize / 2**30
@@ -58,7 +64,7 @@ class EASE(Recommender):
         x = (data.matrix.tocsr() if self.weighted else self.seen_).astype(dtype)
         gram = np.asarray((x.T @ x).toarray(), dtype=dtype)
         gram[np.diag_indices(n)] += dtype(self.reg)
-        p = _spd_inverse(gram)
+        p = _spd_inverse(gram) if self.solver == "cholesky" else scipy.linalg.inv(gram, overwrite_a=True)
         del gram
         p /= -np.diag(p)[None, :]
         p[np.diag_indices(n)] = 0.0

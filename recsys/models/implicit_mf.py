@@ -20,6 +20,7 @@ from recsys.data import Interactions
 from recsys.models.base import Recommender
 from recsys.models.device import resolve_device as device_for
 from recsys.models.history import history_rows, weights_on
+from recsys.models.warm import carry_rows
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,11 @@ class _ImplicitMF(Recommender):
         device = resolve_device(self.device)
         user_items = self._train_matrix(data)
         make = self._factory()
+        previous = self._take_warm_start()
         with threadpool_limits(1, "blas"):
             model = make(device == "cuda")
+            if previous is not None and device == "cpu":
+                self._seed_factors(model, previous, data)
             model.fit(user_items, show_progress=False)
         if device == "cuda":
             model = model.to_cpu()
@@ -84,8 +88,31 @@ class _ImplicitMF(Recommender):
         log.debug("%s fitted on %s: %d users x %d items, %d factors", self.name, device,
                   *user_items.shape, self.item_factors_.shape[1])
 
+    def _seed_factors(self, model: Any, previous: _ImplicitMF, data: Interactions) -> None:
+        """Warm start (CPU): implicit starts from factors already set; known users and items keep theirs, new
+        ones get implicit's own small random start."""
+        width = previous.item_factors_.shape[1]
+        if previous.user_factors_.shape[1] != width or width != model.factors:
+            log.warning("%s: cannot warm start from %d factors into %d; training cold", self.name, width,
+                        model.factors)
+            return
+        rng = np.random.default_rng(self.random_state)
+        users, _ = carry_rows(data.users, previous.users_, previous.user_factors_,
+                              rng.random((data.n_users, width), dtype=np.float32) * 0.01)
+        items, carried = carry_rows(data.items, previous.items_, previous.item_factors_,
+                                    rng.random((data.n_items, width), dtype=np.float32) * 0.01)
+        model.user_factors, model.item_factors = users, items
+        self.warm_started_ = True
+        log.info("%s warm start: %d of %d items keep their factors", self.name, carried, data.n_items)
+
     def _score(self, users: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
-        return self.user_factors_[users] @ self.item_factors_.T
+        return self._query_vectors(users, histories) @ self.item_factors_.T
+
+    def _query_vectors(self, users: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
+        return self.user_factors_[users]
+
+    def _item_vectors(self) -> np.ndarray:
+        return self.item_factors_
 
     def _similar(self, items: np.ndarray) -> np.ndarray:
         norms = np.linalg.norm(self.item_factors_, axis=1)
@@ -114,6 +141,7 @@ class ALS(_ImplicitMF):
 
     name = "als"
     supports_history = True
+    warm_startable = True
     alpha: float
 
     def __init__(
@@ -149,7 +177,7 @@ class ALS(_ImplicitMF):
         super()._fit(data, validation)
         self.user_weights_: np.ndarray = weights_on(self.seen_, data.matrix)
 
-    def _score(self, users: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
+    def _query_vectors(self, users: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
         # Users with live items beyond their training sequence (or unknown users) are folded in.
         fold = np.array([u < 0 or len(h) > len(self.sequences_[u]) for u, h in zip(users, histories, strict=True)],
                         dtype=bool)
@@ -159,7 +187,7 @@ class ALS(_ImplicitMF):
             user_items = history_rows(self.seen_, self.user_weights_, self.sequences_, users[rows],
                                       [histories[r] for r in rows], len(self.items_))
             vectors[rows] = self._fold_in(user_items)
-        return vectors @ self.item_factors_.T
+        return vectors
 
     def _fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
         from implicit.cpu.als import AlternatingLeastSquares

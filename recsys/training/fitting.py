@@ -45,19 +45,26 @@ def fit_model(model: Recommender, split: Split, *, validation: bool = True,
         return time.perf_counter() - started
 
 
-def refit_model(model: Recommender, split: Split, *, progress: FitProgress | None = None) -> Refit | None:
-    """A fresh copy of an early-stopped `model` fitted on the whole `train` (validation period included) for the
-    model's best length, without validation; None where there is nothing to refit (no validation targets, or no
-    best length / length parameter)."""
+def refit_model(model: Recommender, split: Split, *, progress: FitProgress | None = None,
+                start_from: Recommender | None = None, epochs: int | None = None) -> Refit | None:
+    """A new copy of an early-stopped `model` fitted on the whole `train` (validation period included) without
+    validation; None where there is nothing to refit (no validation targets, or no best length / length
+    parameter). It trains for the model's best length, or `epochs`; it starts from `start_from`'s weights when
+    given (a warm start: the production model for a warm-started run, or `model` itself to continue it for a few
+    epochs instead of training again from scratch), else from scratch."""
     best, length = model.best_length, model.length_param
     if not split.validation or not best or length is None:
         log.info("%s: no refit (%s)", model.name, "no validation targets" if not split.validation
                  else "no best epoch or epoch parameter")
         return None
-    refit = type(model)(**{**model.get_params(), length: int(best)})
-    log.info("refitting %s on the whole training period for %d %s", model.name, best, length)
+    n = int(epochs or best)
+    refit = type(model)(**{**model.get_params(), length: n})
+    if start_from is not None:
+        refit.warm_start_from(start_from)
+    log.info("refitting %s on the whole training period for %d %s%s", model.name, n, length,
+             " from earlier weights" if start_from is not None else "")
     seconds = fit_model(refit, split, validation=False, progress=progress)
-    return Refit(model=refit, epochs=int(best), seconds=seconds)
+    return Refit(model=refit, epochs=n, seconds=seconds)
 
 
 def protocol(early_stopping: bool, refitted: bool) -> str:

@@ -38,9 +38,11 @@ def register_models(
     entries: dict[str, ModelEntry] = {}
     samples: dict[str, Sample] = {}
     split_info: dict[str, Any] = {}
+    warm: dict[str, bool] = {}
     for trained in map(Path, trained_dirs):
         ev = read_evaluation(trained)
         name = ev["model"]
+        warm[name] = bool(ev.get("warm_start", False))
         split_info = ev.get("split", split_info)
         data = {k: v for k, v in split_info.items() if k != "dir"}
         version = reg.register_artifact(name, trained / ARTIFACT_DIR, metrics=ev["metrics"], data=data,
@@ -69,7 +71,7 @@ def register_models(
         promote_run(registry, run_id, metric=metric, tolerance=tolerance)
         run = store.get(run_id)
     return {"run_id": run_id, "registry": str(registry),
-            "models": {n: summary(e) for n, e in run.models.items()}}
+            "models": {n: {**summary(e), "warm_start": warm.get(n, False)} for n, e in run.models.items()}}
 
 
 def _recorded(store: RunStore, run_id: str) -> TrainingRun | None:

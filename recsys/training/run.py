@@ -35,12 +35,16 @@ def run_training(
     metric: str = "ndcg@10",
     tolerance: float = 0.0,
     refit: bool = True,
+    refit_epochs: int | None = None,
+    warm_start: bool = False,
     work_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Split the lake, train and evaluate every model of `models`, register them (and gate them into production
     with `promote`). `params` maps a model to its hyper-parameters; an int `epochs` applies to the models that have
-    an ``epochs`` hyper-parameter (neural ones), a mapping sets it per model; `refit` as in `train_model`.
+    an ``epochs`` hyper-parameter (neural ones), a mapping sets it per model; `refit`, `refit_epochs` as in
+    `train_model`. warm_start: each model that can starts from the version holding ``production`` (a model
+    without one starts cold); the result says per model whether it did (``warm_start``).
     progress(stage, done, total) follows the work (the CLI renders it). Returns `register_models`' dict."""
     models = list(dict.fromkeys(models))
     if not models:
@@ -65,15 +69,24 @@ def run_training(
         split_dir = prepare_split(Path(lake), work / "split", split=split, start=start, end=end, cutoff=cutoff,
                                   weights=weights, rating_threshold=rating_threshold)
         report("split", 1, 1)
-        trained = []
-        for m in models:
-            trained.append(train_model(split_dir, m, work / "trained" / m, params=dict(params.get(m) or {}),
-                                       device=device, epochs=per_model_epochs[m], seed=seed, refit=refit,
-                                       progress=progress))
+        trained = [train_model(split_dir, m, work / "trained" / m, params=dict(params.get(m) or {}), device=device,
+                               epochs=per_model_epochs[m], seed=seed, refit=refit, refit_epochs=refit_epochs,
+                               warm_from=production_artifact(Path(registry), m) if warm_start else None,
+                               progress=progress) for m in models]
         report("register", 0, 1)
         result = register_models(trained, Path(registry), promote=promote, metric=metric, tolerance=tolerance)
         report("register", 1, 1)
     return result
+
+
+def production_artifact(registry: Path, name: str) -> Path | None:
+    """The artifact folder of the version of `name` holding ``production``; None when there is none."""
+    from recsys.registry import Registry
+
+    try:
+        return Registry(registry).version(name).artifact
+    except InputError:
+        return None
 
 
 def _silent(stage: str, done: int, total: int) -> None:

@@ -24,7 +24,7 @@ from recsys.jsonutil import to_jsonable
 from recsys.models.base import FitProgress, Recommender
 from recsys.models.params import model_class, model_params
 from recsys.splits import SPLIT_KINDS, Split, make_split
-from recsys.training.fitting import fit_model, protocol, refit_model
+from recsys.training.fitting import Refit, fit_model, protocol, refit_model
 from recsys.training.samples import sample_rows
 
 log = logging.getLogger(__name__)
@@ -82,27 +82,28 @@ def train_model(
     ks: Sequence[int] = DEFAULT_KS,
     n_boot: int = 1000,
     refit: bool = True,
+    refit_epochs: int | None = None,
+    warm_from: Path | None = None,
     progress: Progress | None = None,
 ) -> Path:
     """Fit `model` on the split in `split_dir`, evaluate it on the test targets (full ranking), and write
     ``out_dir/artifact/`` (the saved model) and ``out_dir/evaluation.json``. `out_dir` is replaced if it exists.
-    refit: refit an early-stopping model on the whole training period for its best epoch count
-    (`recsys.training.fitting`); its ``train_seconds`` then count both fits."""
+    refit: refit an early-stopping model on the whole training period for its best epoch count (`_refit`; then
+    ``train_seconds`` count both fits), or continue it `refit_epochs` epochs. warm_from: a saved model (production)
+    the fits start from where the model can; evaluation.json's ``warm_start`` says whether it did."""
     split = Split.load(split_dir)
     kwargs = model_params(model, params, device=device, epochs=epochs, seed=seed)
     recommender = model_class(model)(**kwargs)
-    log.info("fitting %s%s on %s", model, kwargs or "", split_dir)
+    previous = _warm_source(recommender, warm_from)
+    log.info("fitting %s%s on %s%s", model, kwargs or "", split_dir, " (warm start)" if previous else "")
     with _stage(progress, f"{model}: fit") as fit_progress:
         train_seconds = fit_model(recommender, split, progress=fit_progress)
     log.info("%s fitted in %.2f s", model, train_seconds)
-    early_stopped, refitted = recommender, None
-    if refit and recommender.early_stopping:
-        with _stage(progress, f"{model}: refit") as refit_progress:
-            refitted = refit_model(recommender, split, progress=refit_progress)
-        if refitted is not None:
-            recommender = refitted.model
-            train_seconds += refitted.seconds
-            log.info("%s refitted in %.2f s", model, refitted.seconds)
+    early_stopped = recommender
+    refitted = _refit(recommender, split, previous, refit_epochs, progress) if refit else None
+    if refitted is not None:
+        recommender = refitted.model
+        train_seconds += refitted.seconds
 
     with_history = early_stopped.early_stopping and refitted is None
     started = time.perf_counter()
@@ -121,6 +122,7 @@ def train_model(
         "epochs": early_stopped.training_lengths(),
         "device": recommender.fitted_device,
         "protocol": protocol(early_stopped.early_stopping, refitted is not None),
+        "warm_start": bool(early_stopped.warm_started_),
         "split": {"kind": split.kind, "dir": str(split_dir), **split.info},
         **result.to_dict(),
         "samples": sample_rows(split, result.users, result.recommended, seed),
@@ -130,6 +132,31 @@ def train_model(
     trained = _write_trained(Path(out_dir), recommender, record)
     save_per_user(trained, result)
     return trained
+
+
+def _refit(model: Recommender, split: Split, previous: Recommender | None, epochs: int | None,
+           progress: Progress | None) -> Refit | None:
+    """The refit of an early-stopping model: continued from itself for `epochs` when given, else trained for its
+    best length, from the production weights when the fit was warm-started (from scratch otherwise)."""
+    if not model.early_stopping:
+        return None
+    start_from = model if epochs else (previous if model.warm_started_ else None)
+    with _stage(progress, f"{model.name}: refit") as refit_progress:
+        refitted = refit_model(model, split, progress=refit_progress, start_from=start_from, epochs=epochs)
+    if refitted is not None:
+        log.info("%s refitted in %.2f s", model.name, refitted.seconds)
+    return refitted
+
+
+def _warm_source(model: Recommender, warm_from: Path | None) -> Recommender | None:
+    """The saved model at `warm_from`, handed to `model.warm_start_from`; None where there is none to start from
+    or the model cannot use it (the fit then starts cold)."""
+    if warm_from is None or not model.warm_startable:
+        return None
+    from recsys.models import load_model
+
+    previous = load_model(Path(warm_from))
+    return previous if model.warm_start_from(previous) else None
 
 
 @contextmanager

@@ -24,6 +24,7 @@ from recsys.models.sasrec.config import DEFAULTS as D
 from recsys.models.sasrec.config import SASRecConfig
 from recsys.models.sasrec.network import SASRecNet, autocast, last_states
 from recsys.models.sasrec.trainer import Trainer
+from recsys.models.sasrec.warm import load_warm
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class SASRec(Recommender):
     supports_history = True
     early_stopping = True
     length_param = "epochs"
+    warm_startable = True
 
     def __init__(
         self,
@@ -116,7 +118,11 @@ class SASRec(Recommender):
         self.device_ = self._torch_device(config)
         with _seeded(config.random_state, self.device_):
             rng = np.random.default_rng(config.random_state)  # the batch order
-            self.net_ = SASRecNet.of(config, data.n_items).to(self.device_)
+            self.net_ = SASRecNet.of(config, data.n_items)
+            previous = self._take_warm_start()
+            if previous is not None:
+                self.warm_started_ = load_warm(self.net_, previous.net_, self.items_, previous.items_)
+            self.net_ = self.net_.to(self.device_)
             val_users, val_targets = self._validation_set(validation)
             if validation is not None and not len(val_users):
                 logger.warning("SASRec: no validation user is known with a known target item; training %d epochs "
@@ -154,6 +160,14 @@ class SASRec(Recommender):
         empty = np.array([len(h) == 0 for h in histories], dtype=bool)
         out[empty] = self.item_popularity_  # nothing to read: fall back to popularity
         return out
+
+    @torch.no_grad()
+    def _query_vectors(self, users: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
+        self.net_.eval()
+        return self._cached_states([h[-self.max_len:] for h in histories]).float().cpu().numpy()
+
+    def _item_vectors(self) -> np.ndarray:
+        return self.net_.item_weights().detach().float().cpu().numpy()  # a view on CPU, no copy
 
     def _cached_states(self, windows: Sequence[np.ndarray]) -> torch.Tensor:
         """The states of `windows`, through the attached `state_cache` for single users. Batches bypass it (a

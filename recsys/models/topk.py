@@ -1,0 +1,17 @@
+"""Top-k positions of score rows: a partial sort (argpartition) then an exact, stable order of the k."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def top_positions(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column positions and values of each row's `k` largest scores, best first: two ``(n_rows, k)`` arrays."""
+    n = scores.shape[0]
+    if k < scores.shape[1]:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    else:
+        part = np.tile(np.arange(scores.shape[1]), (n, 1))
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-part_scores, axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_scores, order, axis=1)
