@@ -10,6 +10,7 @@ import pyarrow.dataset as ds
 
 from recsys.errors import InputError
 from recsys.events import EVENT_SCHEMA, EVENTS_DIR, PARTITION_KEY
+from recsys.identity import resolve_users
 
 
 def events_dataset(lake: str | Path) -> ds.Dataset:
@@ -29,7 +30,8 @@ def read_events(
     end: date | None = None,
     columns: list[str] | None = None,
 ) -> pa.Table:
-    """Events with ``start <= dt < end`` (UTC dates; either bound optional), in the canonical schema."""
+    """Events with ``start <= dt < end`` (UTC dates; either bound optional), in the canonical schema; user ids
+    resolved through the lake's identity map (`recsys.identity`)."""
     dataset = events_dataset(lake)
     expr = None
     if start is not None:
@@ -38,4 +40,4 @@ def read_events(
         upper = ds.field(PARTITION_KEY) < end.isoformat()
         expr = upper if expr is None else expr & upper
     cols = columns or EVENT_SCHEMA.names
-    return dataset.to_table(columns=cols, filter=expr)
+    return resolve_users(dataset.to_table(columns=cols, filter=expr), lake)

@@ -23,9 +23,12 @@ import pyarrow as pa
 
 from recsys.errors import InputError
 from recsys.events import EVENT_SCHEMA, EVENTS_DIR, MANIFESTS_DIR, PARTITION_KEY
+from recsys.identity import add_links
+from recsys.ingest.mapping import MapSpec, chunk_records, event_keys
 from recsys.ingest.readers import BLOCK_BYTES, Chunk
 from recsys.ingest.sources import Source, resolve
-from recsys.ingest.validate import FIELDS, TS_UNITS, Rules, derive_event_ids, validate
+from recsys.ingest.transform import SourceReader, prepare
+from recsys.ingest.validate import TS_UNITS, Rules, derive_event_ids, validate
 from recsys.ingest.writer import (
     PartitionBuffer,
     QuarantineWriter,
@@ -47,11 +50,13 @@ class SourceStats:
     path: str
     format: str
     rows_read: int = 0
+    records_read: int = 0
     rows_accepted: int = 0
     rows_quarantined: int = 0
     quarantine_file: str | None = None
     reasons: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    identity_links: int = 0
 
 
 @dataclass
@@ -61,6 +66,7 @@ class IngestReport:
     run_id: str
     lake: str
     rows_read: int = 0
+    records_read: int = 0
     rows_written: int = 0
     rows_quarantined: int = 0
     duplicates: int = 0
@@ -70,6 +76,7 @@ class IngestReport:
     sources: list[SourceStats] = field(default_factory=list)
     synthetic_ts: bool = False
     notes: list[str] = field(default_factory=list)
+    identity_links: int = 0
     started: str = ""
     seconds: float = 0.0
     manifest: str = ""
@@ -81,6 +88,7 @@ class IngestReport:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["conserved"] = self.conserved
+        d["events_produced"] = self.rows_read  # events made from the records_read source records
         return d
 
 
@@ -111,18 +119,20 @@ def ingest(
     block_bytes: int = BLOCK_BYTES,
     fast: bool = True,
     on_rows: Callable[[str, int], None] | None = None,
+    spec: MapSpec | None = None,
 ) -> IngestReport:
     """Ingest `sources` into `lake`; see the module doc. Every source is checked before anything is written.
 
     `mapping` maps canonical field -> source column (``{"user_id": "userId"}``); `ts_unit` is the unit of
     numeric timestamps (s, ms, us, ns; guessed per value from its magnitude when None); `now` anchors the
     "not in the future" rule (default: the wall clock). `fast=False` forces the per-line path (for tests).
-    `on_rows(source, rows)` is called as rows are read (progress bars).
+    `on_rows(source, rows)` is called as rows are read (progress bars). `spec` adds nested paths, exploded
+    arrays, constants and event names (`recsys.ingest.mapping`); its `paths` default to `mapping`.
     """
     mapping = dict(mapping or {})
-    unknown = sorted(set(mapping) - set(FIELDS))
-    if unknown:
-        raise InputError(f"--map names unknown field(s) {', '.join(unknown)}; fields are {', '.join(FIELDS)}")
+    spec = MapSpec(spec.paths or mapping, spec.explode, spec.constants, spec.event_map) if spec else MapSpec(mapping)
+    spec.check()
+    mapping = {f: p for f, p in spec.paths.items() if not spec.nested}
     if ts_unit is not None and ts_unit not in TS_UNITS:
         raise InputError(f"--ts-unit must be one of {', '.join(TS_UNITS)}, got {ts_unit!r}")
     now = now or datetime.now(UTC)
@@ -133,6 +143,7 @@ def ingest(
     resolved = resolve(sources, fmt, mapping, ts_unit)
     for s in resolved:
         s.fast, s.block_bytes = fast, block_bytes
+        prepare(s, spec)
     lake = Path(lake)
     t0 = time.perf_counter()
     run_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
@@ -141,11 +152,15 @@ def ingest(
         remove_leftovers(lake)
         staging = lake / "_staging" / run_id
         buffer = PartitionBuffer(staging, memory_budget)
+        links: set[tuple[str, str]] = set()
         try:
             for src in resolved:
                 rules = Rules(now=now, min_ts=min_ts, max_future=max_future, ts_unit=src.ts_unit)
-                report.sources.append(_ingest_source(src, lake, rules, buffer, now, on_rows))
+                reader = SourceReader(src, spec)
+                report.sources.append(_ingest_source(src, reader, lake, rules, buffer, now, on_rows))
+                links |= reader.links
             _write_partitions(lake, buffer, run_id, report)
+            report.identity_links = add_links(lake, links, source="ingest") if links else 0
         finally:
             if staging.exists():
                 for p in staging.iterdir():
@@ -156,6 +171,7 @@ def ingest(
                 parent.rmdir()
         for st in report.sources:
             report.rows_read += st.rows_read
+            report.records_read += st.records_read
             report.rows_quarantined += st.rows_quarantined
             _count(report.reasons, [c for c, k in st.reasons.items() for _ in range(k)])
             report.notes += [f"{Path(st.path).name}: {n}" for n in st.notes]
@@ -169,13 +185,13 @@ def ingest(
     return report
 
 
-def _ingest_source(src: Source, lake: Path, rules: Rules, buffer: PartitionBuffer, now: datetime,
-                   on_rows: Callable[[str, int], None] | None) -> SourceStats:
+def _ingest_source(src: Source, reader: SourceReader, lake: Path, rules: Rules, buffer: PartitionBuffer,
+                   now: datetime, on_rows: Callable[[str, int], None] | None) -> SourceStats:
     stats = SourceStats(str(src.path), src.fmt)
     name = src.path.name
     quarantine = QuarantineWriter(lake, now.date().isoformat(), source_key(src.path))
     try:
-        for chunk in _prefetch(src.read()):
+        for chunk in _prefetch(reader.chunks()):
             _ingest_chunk(chunk, name, rules, buffer, quarantine, stats)
             if on_rows is not None:
                 on_rows(str(src.path), stats.rows_read)
@@ -185,12 +201,14 @@ def _ingest_source(src: Source, lake: Path, rules: Rules, buffer: PartitionBuffe
     path = quarantine.commit()
     stats.quarantine_file = str(path) if path else None
     stats.notes = list(src.notes)
+    stats.identity_links = len(reader.links)
     return stats
 
 
 def _ingest_chunk(chunk: Chunk, name: str, rules: Rules, buffer: PartitionBuffer, quarantine: QuarantineWriter,
                   stats: SourceStats) -> None:
     stats.rows_read += chunk.n + len(chunk.rejects)
+    stats.records_read += chunk_records(chunk)
     if chunk.rejects:
         quarantine.write(name, [r.row for r in chunk.rejects], [r.reason for r in chunk.rejects],
                          [r.raw for r in chunk.rejects])
@@ -204,7 +222,7 @@ def _ingest_chunk(chunk: Chunk, name: str, rules: Rules, buffer: PartitionBuffer
                          chunk.raw(result.bad_pos.tolist()))
         _count(stats.reasons, result.bad_reasons)
         stats.rows_quarantined += len(result.bad_pos)
-    good = derive_event_ids(result.good, name, chunk.rows[result.good_pos])
+    good = derive_event_ids(result.good, name, event_keys(chunk)[result.good_pos])
     stats.rows_accepted += good.num_rows
     buffer.add(good)
 
