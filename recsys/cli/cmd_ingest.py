@@ -64,7 +64,8 @@ def ingest(
             def on_rows(source: str, rows: int) -> None:
                 progress.update(task, description=f"{Path(source).name}: {rows:,} rows read")
 
-            spec = MapSpec(_parse_map(mapping), explode, _parse_map(constants, "--set", "FIELD=VALUE", "event_type=rating"),
+            spec = MapSpec(_parse_map(mapping), explode,
+                           _parse_map(constants, "--set", "FIELD=VALUE", "event_type=rating"),
                            _parse_map(event_map, "--event-map", "SRC=DST", "clicks=click"))
             report = run_ingest(sources, lake, fmt=fmt, ts_unit=ts_unit, spec=spec,
                                 min_ts=min_ts, max_future=timedelta(days=max_future_days), on_rows=on_rows)
