@@ -109,6 +109,18 @@ def forget_user(user_id: str, lake: str | Path, registry: str | Path | None = No
     return report
 
 
+def mark_only(user_id: str, registry: str | Path | None, now: datetime | None = None) -> ErasureReport:
+    """An erasure with no lake at hand: only the registry marker (models stop using the user's state)."""
+    now = now or datetime.now(UTC)
+    report = ErasureReport(run_id=f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}", subjects=[subject_hash(user_id)],
+                           erased_at=now.isoformat(timespec="seconds").replace("+00:00", "Z"))
+    if registry is not None:
+        mark_registry(Path(registry), report.subjects, report.erased_at)
+        report.registry_marked = True
+    log.info("erased subject %s in the registry and the online store only (no lake)", report.subjects[0])
+    return report
+
+
 def erase_rows(root: Path, ids: set[str]) -> DatasetErasure:
     """Remove rows whose ``user_id`` is one of `ids` from every ``dt=*`` Parquet file under `root`."""
     out = DatasetErasure()

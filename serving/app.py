@@ -24,6 +24,8 @@ from serving.metrics import MetricsMiddleware, ServiceMetrics
 from serving.reports import router as reports_router
 from serving.routes import router
 from serving.settings import Settings, get_settings
+from serving.users import router as users_router
+from serving.users import start_identities
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.collect()
             gc.freeze()  # long-lived objects (libraries, models) leave the GC's generations: cheaper collections
         log.info("serving %s from %s", result["models"] or "no model yet", settings.registry)
-        app.state.service = ServiceState(settings, holder, store, EventSink(settings.landing_folder), metrics)
+        identities = await run_in_threadpool(start_identities, settings, store)
+        app.state.service = ServiceState(settings, holder, store, EventSink(settings.landing_folder), metrics,
+                                         identities)
         poller = asyncio.create_task(_poll(holder, metrics, settings.reload_interval_s)) \
             if settings.reload_interval_s > 0 else None
         try:
@@ -68,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(router)
     app.include_router(reports_router)
+    app.include_router(users_router)
 
     @app.exception_handler(RecsysError)
     async def _project_error(request: Request, err: RecsysError) -> JSONResponse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request, status
 
@@ -22,6 +22,7 @@ class ServiceState:
     store: OnlineStore
     sink: EventSink
     metrics: ServiceMetrics
+    identities: Any = None  # serving.users.IdentityView: the lake's identity map as this worker read it
 
 
 async def get_service(request: Request) -> ServiceState:

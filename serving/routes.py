@@ -24,6 +24,7 @@ from serving.schemas import (
     Recommendations,
     SimilarItems,
 )
+from serving.users import resolve_records, serving_ids
 
 router = APIRouter()
 MAX_K = 1000
@@ -56,15 +57,16 @@ def _recommend(svc: ServiceState, lm: LoadedModel, users: list[str], k: int, exc
                                 "category filter is unavailable (load item features with a 'category' into the "
                                 "online store)")
         candidates = lm.categories.get(category, [])
-    live = svc.store.recent_items(users, svc.settings.history_limit)
-    histories = [live.get(u) or None for u in users]
+    model_users, people = serving_ids(svc, lm, users)  # stitched ids resolved, erased ones masked
+    live = svc.store.recent_items(people, svc.settings.history_limit)
+    histories = [live.get(u) or None for u in people]
     try:
-        ids, scores = model.recommend(users, k, filter_seen=exclude_seen, exclude=exclude or None,
+        ids, scores = model.recommend(model_users, k, filter_seen=exclude_seen, exclude=exclude or None,
                                       candidates=candidates,
                                       histories=histories if any(h is not None for h in histories) else None)
     except ValueError as err:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(err)) from None
-    known = model.is_known(users)
+    known = model.is_known(model_users)
     items_map = model.items_
     out = []
     n_fallback = 0
@@ -189,7 +191,7 @@ async def post_events(
 def _update_store(svc: ServiceState, records: list[dict[str, Any]]) -> None:
     if not records:
         return
-    svc.store.append_events(records)
+    svc.store.append_events(resolve_records(svc, records))
     cats = {r["item_id"]: {"item_category": str(r["properties"]["category"])}
             for r in records if isinstance(r["properties"].get("category"), str | int)}
     if cats:

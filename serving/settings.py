@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     landing_dir: Path | None = Field(
         default=None, description="Where accepted events are appended as JSON Lines for the next ingestion "
                                   "(default: landing/ next to the registry).")
+    lake: Path | None = Field(
+        default=None, description="Lake of POST /identify links and DELETE /users erasures (default: lake/ next "
+                                  "to the registry, when it exists).")
     reports_dir: Path | None = Field(default=None, description="Folder of rendered HTML reports (/reports).")
     admin_token: SecretStr | None = Field(
         default=None, description="Bearer token of /admin routes; unset disables them.")
@@ -44,6 +47,11 @@ class Settings(BaseSettings):
     @property
     def online_store_file(self) -> Path:
         return self.online_store_path or self.registry.resolve().parent / "online.sqlite"
+
+    @property
+    def lake_folder(self) -> Path | None:
+        default = self.registry.resolve().parent / "lake"
+        return self.lake or (default if default.is_dir() else None)
 
     @property
     def landing_folder(self) -> Path:

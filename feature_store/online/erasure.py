@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from feature_store.online.base import OnlineStore
-from recsys.forget import ErasureReport, forget_user
+from recsys.forget import ErasureReport, forget_user, mark_only
 from recsys.identity import ids_of
 
 TOMBSTONE_PREFIX = "erased:"
@@ -47,11 +47,17 @@ def link_online(store: OnlineStore, alias: str, user_id: str) -> None:
         store.append_events([{"user_id": user_id, "item_id": item, "ts": base + k} for k, item in enumerate(history)])
 
 
-def forget_everywhere(user_id: str, lake: Path, registry: Path | None, store: OnlineStore | None,
+def forget_everywhere(user_id: str, lake: Path | None, registry: Path | None, store: OnlineStore | None,
                       landing: Path | None = None) -> ErasureReport:
-    """The whole erasure: lake, landing, identity map and registry (`recsys.forget`), then the online store."""
-    ids = ids_of(lake, user_id.strip()) if lake.is_dir() else {user_id.strip()}
-    report = forget_user(user_id, lake, registry, landing=landing)
+    """The whole erasure: lake, landing, identity map and registry (`recsys.forget`), then the online store.
+    Without a lake (a service that serves only) the registry and the online store are still erased."""
+    user_id = user_id.strip()
+    if lake is not None and lake.is_dir():
+        ids = ids_of(lake, user_id)
+        report = forget_user(user_id, lake, registry, landing=landing)
+    else:
+        ids = {user_id}
+        report = mark_only(user_id, registry)
     if store is not None:
         erase_online(store, sorted(ids), report.subjects, report.erased_at)
     return report

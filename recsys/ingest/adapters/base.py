@@ -34,6 +34,7 @@ ECOMMERCE_EVENTS: dict[str, str] = {
     "view item": "view", "item viewed": "view", "add to cart": "add_to_cart", "added to cart": "add_to_cart",
     "remove from cart": "remove_from_cart", "add to wishlist": "favorite", "checkout": "begin_checkout",
     "order placed": "purchase", "purchased": "purchase", "revenue": "purchase", "$revenue": "purchase",
+    "revenue_amount": "purchase",  # Amplitude's revenue events
 }
 """Vendor event name (lower-cased) -> ours. Names not here are kept, lower-cased, with the vendor's spelling."""
 
