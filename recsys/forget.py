@@ -79,12 +79,18 @@ class ErasureReport:
         return d
 
 
+def check_user_id(user_id: str) -> str:
+    """The id to erase, trimmed; InputError when it is blank or too long."""
+    user_id = user_id.strip()
+    if not user_id or len(user_id.encode()) > MAX_ID_LENGTH:
+        raise InputError(f"the user id to erase must be 1 to {MAX_ID_LENGTH} bytes, got {user_id!r}")
+    return user_id
+
+
 def forget_user(user_id: str, lake: str | Path, registry: str | Path | None = None, *,
                 landing: str | Path | None = None, now: datetime | None = None) -> ErasureReport:
     """Erase `user_id` (and the ids stitched to it) from `lake`, `landing` and the identity map; mark `registry`."""
-    user_id = user_id.strip()
-    if not user_id or len(user_id.encode()) > MAX_ID_LENGTH:
-        raise InputError(f"--user needs a user id of 1 to {MAX_ID_LENGTH} bytes")
+    user_id = check_user_id(user_id)
     lake = Path(lake)
     if not lake.is_dir():
         raise InputError(f"lake {lake} does not exist")

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from feature_store.online.base import OnlineStore
-from recsys.forget import ErasureReport, forget_user, mark_only
+from recsys.forget import ErasureReport, check_user_id, forget_user, mark_only
 from recsys.identity import ids_of
 
 TOMBSTONE_PREFIX = "erased:"
@@ -51,7 +51,7 @@ def forget_everywhere(user_id: str, lake: Path | None, registry: Path | None, st
                       landing: Path | None = None) -> ErasureReport:
     """The whole erasure: lake, landing, identity map and registry (`recsys.forget`), then the online store.
     Without a lake (a service that serves only) the registry and the online store are still erased."""
-    user_id = user_id.strip()
+    user_id = check_user_id(user_id)
     if lake is not None and lake.is_dir():
         ids = ids_of(lake, user_id)
         report = forget_user(user_id, lake, registry, landing=landing)

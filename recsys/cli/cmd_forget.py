@@ -26,8 +26,11 @@ def forget(
     LAKE/_manifests/), their identity links and live state; running it again is harmless."""
     from feature_store.online import open_online_store
     from feature_store.online.erasure import forget_everywhere
+    from recsys.errors import InputError
 
     with user_errors():
+        if not lake.is_dir():
+            raise InputError(f"lake {lake} does not exist")
         store = None
         default_sqlite = registry.resolve().parent / "online.sqlite" if registry is not None else None
         if online_store or (default_sqlite is not None and default_sqlite.exists()):
