@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recsys.errors import InputError
+from recsys.ingest.arrowutil import int_to_arrow, repeat_str, str_scalar
 from recsys.ingest.readers import Chunk, JsonlReader, Reject, raw_text
 from recsys.ingest.validate import FIELDS, canonical_json
 
@@ -78,7 +79,9 @@ def event_keys(chunk: Chunk) -> np.ndarray:
     index = getattr(chunk, "index", None)
     if index is None or not len(index) or int(index.max()) < 0:
         return chunk.rows
-    return np.char.add(np.char.add(chunk.rows.astype(str), "."), index.astype(str))
+    keys = pc.binary_join_element_wise(int_to_arrow(chunk.rows).cast(pa.string()),
+                                       int_to_arrow(index).cast(pa.string()), str_scalar("."))
+    return np.asarray(keys.to_numpy(zero_copy_only=False), dtype=object)
 
 
 def chunk_records(chunk: Chunk) -> int:
@@ -96,9 +99,7 @@ def finish(chunk: Chunk, spec: MapSpec) -> Chunk:
     if not n or not (spec.constants or spec.event_map):
         return chunk
     for name, value in spec.constants.items():
-        typ = pa.float64() if name == "value" else pa.string()
-        scalar = pa.scalar(float(value) if name == "value" else value, typ)
-        chunk.columns[name] = pa.repeat(scalar, n)
+        chunk.columns[name] = repeat_str(value, n) if name != "value" else repeat_str(value, n).cast(pa.float64())
     if spec.event_map and "event_type" in chunk.columns:
         chunk.columns["event_type"] = rename_events(chunk.columns["event_type"], spec.event_map)
     return chunk

@@ -21,6 +21,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from recsys.errors import InputError
+from recsys.ingest.arrowutil import arrow_to_int, int_to_arrow
 from recsys.ingest.mapping import EventChunk, EventRows, MapSpec, Paths, element_raw, lookup
 from recsys.ingest.readers import BLOCK_BYTES, Reject, iter_lines, raw_text
 from recsys.ingest.validate import struct_to_json
@@ -144,10 +145,10 @@ class NestedReader:
             if arr is None or not (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type)) or arr.null_count:
                 return None
             elements = pc.list_flatten(arr)
-            parent = pc.list_parent_indices(arr).to_numpy().astype(np.int64)
-            offsets = arr.offsets.to_numpy().astype(np.int64)
+            parent = arrow_to_int(pc.list_parent_indices(arr))
+            offsets = arrow_to_int(arr.offsets)
             index = np.arange(len(elements), dtype=np.int64) - (offsets[parent] - offsets[0])
-        take = pa.array(parent)
+        take = int_to_arrow(parent)
         cols: dict[str, pa.Array] = {}
         for name, alts in self.paths.fields.items():
             col = self._field(name, alts, table, elements, take)
