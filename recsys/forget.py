@@ -4,7 +4,8 @@ in the registry so models trained before it stop using what they learned about t
 The person is the given user id plus every id stitched to it (`recsys.identity.ids_of`). Each affected Parquet
 file (``LAKE/events/dt=*/``, ``LAKE/impressions/dt=*/``) is rewritten through a temp file and one rename, so a
 reader sees the old or the new file, never a mix; a file left empty is removed. A manifest
-(``LAKE/_manifests/forget-*.json``) records, per dataset, the rows before, removed and after, and holds the
+(``LAKE/_manifests/forget-*.json``) records, per dataset, the rows before, removed and after (the quarantine's
+rejected rows go too where their raw text names one of the ids: `mentions`), and holds the
 subject only as a keyed hash (`subject_hash`), as do the log lines and the registry's ``_erasures/`` markers.
 Running it again finds nothing to remove and says so.
 """
@@ -15,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -26,8 +28,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recsys.errors import InputError
-from recsys.events import EVENTS_DIR, MANIFESTS_DIR, PARTITION_KEY
-from recsys.identity import MAX_ID_LENGTH, ids_of, remove_ids
+from recsys.events import EVENTS_DIR, MANIFESTS_DIR, PARTITION_KEY, QUARANTINE_DIR
+from recsys.identity import MAX_ID_LENGTH, id_bytes, ids_of, remove_ids
 from recsys.ingest.writer import lake_lock
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,8 @@ DATASETS = (EVENTS_DIR, IMPRESSIONS_DIR)
 
 def subject_hash(user_id: str) -> str:
     """The id under which an erasure is recorded: a keyed hash, so logs and markers hold no personal data."""
-    return hashlib.blake2b(user_id.encode(), digest_size=16, person=b"recsys-erasure").hexdigest()
+    data = user_id.encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=16, person=b"recsys-erasure").hexdigest()
 
 
 @dataclass
@@ -82,7 +85,7 @@ class ErasureReport:
 def check_user_id(user_id: str) -> str:
     """The id to erase, trimmed; InputError when it is blank or too long."""
     user_id = user_id.strip()
-    if not user_id or len(user_id.encode()) > MAX_ID_LENGTH:
+    if not user_id or id_bytes(user_id) > MAX_ID_LENGTH:
         raise InputError(f"the user id to erase must be 1 to {MAX_ID_LENGTH} bytes, got {user_id!r}")
     return user_id
 
@@ -103,6 +106,8 @@ def forget_user(user_id: str, lake: str | Path, registry: str | Path | None = No
         for name in DATASETS:
             if (lake / name).is_dir():
                 report.datasets[name] = erase_rows(lake / name, ids)
+        if (lake / QUARANTINE_DIR).is_dir():
+            report.datasets[QUARANTINE_DIR] = erase_rows(lake / QUARANTINE_DIR, ids, column="raw")
         report.identity_links_removed = remove_ids(lake, ids)
         if landing is not None and Path(landing).is_dir():
             report.landing_rows_removed = erase_landing(Path(landing), ids)
@@ -127,18 +132,23 @@ def mark_only(user_id: str, registry: str | Path | None, now: datetime | None = 
     return report
 
 
-def erase_rows(root: Path, ids: set[str]) -> DatasetErasure:
-    """Remove rows whose ``user_id`` is one of `ids` from every ``dt=*`` Parquet file under `root`."""
+def erase_rows(root: Path, ids: set[str], column: str = "user_id") -> DatasetErasure:
+    """Remove rows whose ``user_id`` is one of `ids` from every ``dt=*`` Parquet file under `root`; with
+    ``column="raw"`` (the quarantine), rows whose raw text holds one of `ids` as a field value."""
     out = DatasetErasure()
     value_set = pa.array(sorted(ids), pa.string())
     for path in sorted(root.glob(f"{PARTITION_KEY}=*/*.parquet")):
         pf = pq.ParquetFile(path)
         n = pf.metadata.num_rows
         out.rows_before += n
-        if "user_id" not in pf.schema_arrow.names:
+        if column not in pf.schema_arrow.names:
             out.rows_after += n
             continue
-        hit = pc.is_in(pq.read_table(path, columns=["user_id"])["user_id"], value_set=value_set)
+        values = pq.read_table(path, columns=[column])[column]
+        if column == "raw":
+            hit = pa.array([v is not None and mentions(v, ids) for v in values.to_pylist()], pa.bool_())
+        else:
+            hit = pc.is_in(values, value_set=value_set)
         removed = pc.sum(hit).as_py() or 0
         out.rows_after += n - removed
         if not removed:
@@ -154,6 +164,28 @@ def erase_rows(root: Path, ids: set[str]) -> DatasetErasure:
         os.replace(tmp, path)
         out.files_rewritten += 1
     return out
+
+
+def mentions(raw: str, ids: set[str]) -> bool:
+    """Whether a rejected row's raw text holds one of `ids` as a value: any JSON string or integer for JSON rows,
+    any field for delimited ones. Errs on the side of erasing (another user's row naming the id as an item goes
+    too): quarantined rows are diagnostics, not data the pipeline uses."""
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        fields = re.split(r"::|[,\t;|]", raw)
+        return any(f.strip().strip('"') in ids for f in fields)
+    return _json_mentions(obj, ids)
+
+
+def _json_mentions(obj: Any, ids: set[str]) -> bool:
+    if isinstance(obj, dict):
+        return any(_json_mentions(v, ids) for v in obj.values())
+    if isinstance(obj, list):
+        return any(_json_mentions(v, ids) for v in obj)
+    if isinstance(obj, bool) or obj is None:
+        return False
+    return isinstance(obj, str | int) and str(obj).strip() in ids
 
 
 def erase_landing(folder: Path, ids: set[str]) -> int:

@@ -39,12 +39,20 @@ def _folder(lake: str | Path) -> Path:
     return Path(lake) / IDENTITIES_DIR
 
 
+def id_bytes(value: str) -> int:
+    """The UTF-8 length of an id; InputError when it is not valid Unicode text (a lone surrogate)."""
+    try:
+        return len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InputError(f"id {value!r} is not valid Unicode text") from None
+
+
 def check_link(alias: str, user_id: str) -> tuple[str, str]:
     """A link's ids, trimmed; InputError when one is empty, too long, or both are the same."""
     a, u = alias.strip(), user_id.strip()
     if not a or not u:
         raise InputError("an identity link needs a non-empty alias and user id")
-    if len(a.encode()) > MAX_ID_LENGTH or len(u.encode()) > MAX_ID_LENGTH:
+    if id_bytes(a) > MAX_ID_LENGTH or id_bytes(u) > MAX_ID_LENGTH:
         raise InputError(f"ids in identity links are at most {MAX_ID_LENGTH} bytes")
     if a == u:
         raise InputError(f"an id cannot be linked to itself ({a!r})")

@@ -55,6 +55,17 @@ class MapSpec:
             raise InputError("--explode needs the path of an array, e.g. --explode events")
         return self
 
+    @classmethod
+    def combine(cls, mapping: dict[str, str] | None, spec: MapSpec | None) -> MapSpec:
+        """`spec` with its paths defaulting to a plain `mapping`, checked."""
+        if spec is None:
+            return cls(dict(mapping or {})).check()
+        return cls(spec.paths or dict(mapping or {}), spec.explode, spec.constants, spec.event_map).check()
+
+    def flat_mapping(self) -> dict[str, str]:
+        """The column mapping the flat readers use (none when records need path resolution)."""
+        return {} if self.nested else dict(self.paths)
+
     @property
     def nested(self) -> bool:
         """Whether records need path resolution (a plain key-to-key mapping keeps the flat fast path)."""

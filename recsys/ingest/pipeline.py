@@ -126,20 +126,14 @@ def ingest(
     `mapping` maps canonical field -> source column (``{"user_id": "userId"}``); `ts_unit` is the unit of
     numeric timestamps (s, ms, us, ns; guessed per value from its magnitude when None); `now` anchors the
     "not in the future" rule (default: the wall clock). `fast=False` forces the per-line path (for tests).
-    `on_rows(source, rows)` is called as rows are read (progress bars). `spec` adds nested paths, exploded
-    arrays, constants and event names (`recsys.ingest.mapping`); its `paths` default to `mapping`.
+    `on_rows(source, rows)` is called as rows are read (progress bars). `spec` (`recsys.ingest.mapping`) adds
+    nested paths, exploded arrays, constants and event names.
     """
-    mapping = dict(mapping or {})
-    spec = MapSpec(spec.paths or mapping, spec.explode, spec.constants, spec.event_map) if spec else MapSpec(mapping)
-    spec.check()
-    mapping = {f: p for f, p in spec.paths.items() if not spec.nested}
+    spec = MapSpec.combine(mapping, spec)
+    mapping = spec.flat_mapping()
     if ts_unit is not None and ts_unit not in TS_UNITS:
         raise InputError(f"--ts-unit must be one of {', '.join(TS_UNITS)}, got {ts_unit!r}")
-    now = now or datetime.now(UTC)
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    if min_ts.tzinfo is None:
-        min_ts = min_ts.replace(tzinfo=UTC)
+    now, min_ts = _utc(now or datetime.now(UTC)), _utc(min_ts)
     resolved = resolve(sources, fmt, mapping, ts_unit)
     for s in resolved:
         s.fast, s.block_bytes = fast, block_bytes
@@ -162,20 +156,8 @@ def ingest(
             _write_partitions(lake, buffer, run_id, report)
             report.identity_links = add_links(lake, links, source="ingest") if links else 0
         finally:
-            if staging.exists():
-                for p in staging.iterdir():
-                    p.unlink()
-                staging.rmdir()
-            parent = lake / "_staging"
-            if parent.exists() and not any(parent.iterdir()):
-                parent.rmdir()
-        for st in report.sources:
-            report.rows_read += st.rows_read
-            report.records_read += st.records_read
-            report.rows_quarantined += st.rows_quarantined
-            _count(report.reasons, [c for c, k in st.reasons.items() for _ in range(k)])
-            report.notes += [f"{Path(st.path).name}: {n}" for n in st.notes]
-        report.synthetic_ts = any(s.synthetic_ts for s in resolved)
+            _remove_staging(lake, staging)
+        _add_up(report, resolved)
         report.seconds = round(time.perf_counter() - t0, 3)
         report.manifest = str(_write_manifest(lake, report))
     if not report.conserved:  # a bug, not bad input: say so loudly
@@ -183,6 +165,30 @@ def ingest(
     log.info("ingested %d rows: %d written, %d quarantined, %d duplicates (%s s)", report.rows_read,
              report.rows_written, report.rows_quarantined, report.duplicates, report.seconds)
     return report
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _add_up(report: IngestReport, sources: list[Source]) -> None:
+    for st in report.sources:
+        report.rows_read += st.rows_read
+        report.records_read += st.records_read
+        report.rows_quarantined += st.rows_quarantined
+        _count(report.reasons, [c for c, k in st.reasons.items() for _ in range(k)])
+        report.notes += [f"{Path(st.path).name}: {n}" for n in st.notes]
+    report.synthetic_ts = any(s.synthetic_ts for s in sources)
+
+
+def _remove_staging(lake: Path, staging: Path) -> None:
+    if staging.exists():
+        for p in staging.iterdir():
+            p.unlink()
+        staging.rmdir()
+    parent = lake / "_staging"
+    if parent.exists() and not any(parent.iterdir()):
+        parent.rmdir()
 
 
 def _ingest_source(src: Source, reader: SourceReader, lake: Path, rules: Rules, buffer: PartitionBuffer,

@@ -102,3 +102,16 @@ def test_cli_forget_keeps_everyone_else(tmp_path: Path) -> None:
     assert _count(lake, "events", "bob") == 0 and _count(lake, "events") == 5
     bad = subprocess.run([*cmd[:5], "", "--lake", str(tmp_path / "nowhere")], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_forget_drops_quarantined_rows_that_name_the_person(tmp_path: Path) -> None:
+    (tmp_path / "bad.jsonl").write_text('{"user_id": "alice", "item_id": "p1", "event_type": "view", "ts": "soon"}\n'
+                                        '{"user_id": "bob", "item_id": "p1", "event_type": "view", "ts": "soon"}\n')
+    (tmp_path / "bad.csv").write_text("user_id,item_id,event_type,ts\nalice,p1,view,never\nbob,p2,view,never\n")
+    lake = tmp_path / "lake"
+    ingest([tmp_path / "bad.jsonl", tmp_path / "bad.csv"], lake, now=NOW)
+    report = forget_user("alice", lake)
+    q = report.datasets["quarantine"]
+    assert (q.rows_before, q.rows_removed, q.rows_after) == (4, 2, 2)
+    raws = duckdb.sql(f"SELECT raw FROM read_parquet('{lake}/quarantine/*/*.parquet')").fetchall()
+    assert all("alice" not in r for (r,) in raws) and len(raws) == 2
