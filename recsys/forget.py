@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from recsys.atomic import write_text_atomic
 from recsys.errors import InputError
 from recsys.events import EVENTS_DIR, MANIFESTS_DIR, PARTITION_KEY, QUARANTINE_DIR
 from recsys.identity import MAX_ID_LENGTH, id_bytes, ids_of, remove_ids
@@ -219,11 +220,8 @@ def mark_registry(registry: Path, subjects: list[str], erased_at: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for subject in subjects:
         path = folder / f"{subject}.json"
-        if path.exists():
-            continue
-        tmp = folder / f".{subject}.tmp"
-        tmp.write_text(json.dumps({"subject": subject, "erased_at": erased_at}) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        if not path.exists():
+            write_text_atomic(path, json.dumps({"subject": subject, "erased_at": erased_at}) + "\n")
 
 
 def registry_erasures(registry: str | Path) -> dict[str, str]:
@@ -251,11 +249,6 @@ def trained_before(created: Any, erased_at: str) -> bool:
 
 
 def _write_manifest(lake: Path, report: ErasureReport) -> Path:
-    folder = lake / MANIFESTS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"forget-{report.run_id}.json"
-    tmp = folder / f".{path.name}.tmp"
+    path = lake / MANIFESTS_DIR / f"forget-{report.run_id}.json"
     report.manifest = str(path)
-    tmp.write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n")

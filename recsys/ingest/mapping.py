@@ -21,11 +21,13 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from recsys.errors import InputError
 from recsys.ingest.arrowutil import int_to_arrow, repeat_str, str_scalar
@@ -128,6 +130,14 @@ def rename_events(col: pa.Array, event_map: dict[str, str]) -> pa.Array:
     vals = pa.array(list(event_map.values()), pa.string())
     pos = pc.index_in(pc.utf8_lower(pc.utf8_trim_whitespace(col)), value_set=keys)
     return pc.if_else(pc.is_valid(pos), vals.take(pc.fill_null(pos, 0)), col)
+
+
+def open_parquet(path: Path) -> pq.ParquetFile:
+    """A Parquet source, or InputError naming it when it cannot be read."""
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise InputError(f"{path} is not a readable Parquet file: {err}") from err
 
 
 # ---------------------------------------------------------------- path resolution

@@ -18,11 +18,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
-import pyarrow.parquet as pq
 
-from recsys.errors import InputError
 from recsys.ingest.arrowutil import arrow_to_int, int_to_arrow
-from recsys.ingest.mapping import EventChunk, EventRows, MapSpec, Paths, element_raw, lookup
+from recsys.ingest.mapping import EventChunk, EventRows, MapSpec, Paths, element_raw, lookup, open_parquet
 from recsys.ingest.readers import BLOCK_BYTES, Reject, iter_lines, raw_text
 from recsys.ingest.validate import struct_to_json
 
@@ -114,10 +112,7 @@ class NestedReader:
             rows.add(self.paths.event(obj, element), row, k, element_raw(row, k, explode, obj, element))
 
     def _parquet(self, path: Path) -> Iterator[EventChunk]:
-        try:
-            pf = pq.ParquetFile(path)
-        except (pa.ArrowInvalid, OSError) as err:
-            raise InputError(f"{path} is not a readable Parquet file: {err}") from err
+        pf = open_parquet(path)
         row = 1
         for batch in pf.iter_batches(batch_size=64_000):
             table = pa.Table.from_batches([batch])

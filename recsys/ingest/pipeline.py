@@ -66,10 +66,10 @@ class IngestReport:
     run_id: str
     lake: str
     rows_read: int = 0
-    records_read: int = 0
     rows_written: int = 0
     rows_quarantined: int = 0
     duplicates: int = 0
+    records_read: int = 0  # source records the rows_read events came from
     partitions: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)

@@ -14,11 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from recsys.errors import InputError
-from recsys.ingest.mapping import EventChunk, EventRows
+from recsys.ingest.mapping import EventChunk, EventRows, open_parquet
 from recsys.ingest.readers import BLOCK_BYTES, iter_lines, raw_text
 
 ECOMMERCE_EVENTS: dict[str, str] = {
@@ -131,10 +128,7 @@ class AdapterReader:
             yield rows.chunk()
 
     def _parquet(self, path: Path) -> Iterator[EventChunk]:
-        try:
-            pf = pq.ParquetFile(path)
-        except (pa.ArrowInvalid, OSError) as err:
-            raise InputError(f"{path} is not a readable Parquet file: {err}") from err
+        pf = open_parquet(path)
         row = 0
         for batch in pf.iter_batches(batch_size=16_384):
             rows = EventRows()
