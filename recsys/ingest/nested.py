@@ -46,15 +46,18 @@ class NestedReader:
         for lines, long in iter_lines(path, self.block_bytes):
             rejects = [Reject(row + 1 + pos + k, "line_too_long", raw_text(head) + f"...[{length} bytes]")
                        for k, (pos, head, length) in enumerate(long)]
-            first = row + 1
+            numbers = np.arange(row + 1, row + 1 + len(lines) + len(long), dtype=np.int64)
+            if long:  # too-long lines keep their place in the numbering
+                numbers = np.delete(numbers, [pos + k for k, (pos, _, _) in enumerate(long)])
             row += len(lines) + len(long)
-            parts = list(self._parse_lines(lines, 0, len(lines), first))
+            parts = list(self._parse_lines(lines, 0, len(lines), numbers))
             chunk = _concat(parts) if parts else EventRows().chunk()
             chunk.rejects += rejects
             chunk.records += len(long)
             yield chunk
 
-    def _parse_lines(self, lines: list[bytes], lo: int, hi: int, first: int) -> Iterator[EventChunk]:
+    def _parse_lines(self, lines: list[bytes], lo: int, hi: int, numbers: np.ndarray) -> Iterator[EventChunk]:
+        """Events of ``lines[lo:hi]``, whose record numbers are ``numbers[lo:hi]``."""
         if hi <= lo:
             return
         if self.fast:
@@ -65,34 +68,34 @@ class NestedReader:
                 table = None
             chunk = None
             if table is not None and table.num_rows == hi - lo:
-                chunk = self._arrow(table, first + lo, lambda i: json.loads(lines[lo + i]))
+                chunk = self._arrow(table, numbers[lo:hi], lambda i: json.loads(lines[lo + i]))
             if chunk is not None:
                 yield chunk
                 return
             if hi - lo > _SLOW_LEAF:
                 mid = (lo + hi) // 2
-                yield from self._parse_lines(lines, lo, mid, first)
-                yield from self._parse_lines(lines, mid, hi, first)
+                yield from self._parse_lines(lines, lo, mid, numbers)
+                yield from self._parse_lines(lines, mid, hi, numbers)
                 return
-        yield self._python_lines(lines, lo, hi, first)
+        yield self._python_lines(lines, lo, hi, numbers)
 
-    def _python_lines(self, lines: list[bytes], lo: int, hi: int, first: int) -> EventChunk:
+    def _python_lines(self, lines: list[bytes], lo: int, hi: int, numbers: np.ndarray) -> EventChunk:
         rows = EventRows()
         for i in range(lo, hi):
-            line = lines[i]
+            line, number = lines[i], int(numbers[i])
             rows.records += 1
             try:
                 obj = json.loads(line)
             except UnicodeDecodeError:
-                rows.reject(first + i, "non_utf8", raw_text(line))
+                rows.reject(number, "non_utf8", raw_text(line))
                 continue
             except ValueError:
-                rows.reject(first + i, "malformed_json", raw_text(line))
+                rows.reject(number, "malformed_json", raw_text(line))
                 continue
             if not isinstance(obj, dict):
-                rows.reject(first + i, "not_an_object", raw_text(line))
+                rows.reject(number, "not_an_object", raw_text(line))
                 continue
-            self.record(rows, obj, first + i, lambda line=line: raw_text(line))
+            self.record(rows, obj, number, lambda line=line: raw_text(line))
         return rows.chunk()
 
     def record(self, rows: EventRows, obj: dict[str, Any], row: int, raw: Callable[[], str]) -> None:
@@ -116,7 +119,8 @@ class NestedReader:
         row = 1
         for batch in pf.iter_batches(batch_size=64_000):
             table = pa.Table.from_batches([batch])
-            chunk = self._arrow(table, row, lambda i, t=table: t.slice(i, 1).to_pylist()[0]) if self.fast else None
+            numbers = np.arange(row, row + table.num_rows, dtype=np.int64)
+            chunk = self._arrow(table, numbers, lambda i, t=table: t.slice(i, 1).to_pylist()[0]) if self.fast else None
             if chunk is None:
                 rows = EventRows()
                 for i, obj in enumerate(table.to_pylist()):
@@ -128,7 +132,7 @@ class NestedReader:
 
     # ------------------------------------------------------------ the arrow path
 
-    def _arrow(self, table: pa.Table, first: int, record: Callable[[int], Any]) -> EventChunk | None:
+    def _arrow(self, table: pa.Table, numbers: np.ndarray, record: Callable[[int], Any]) -> EventChunk | None:
         """Events of a whole block by arrow kernels, or None when only the Python path can tell them apart."""
         n = table.num_rows
         parent = np.arange(n, dtype=np.int64)
@@ -151,7 +155,7 @@ class NestedReader:
                 return None
             if col is not None:
                 cols[name] = col
-        rows = parent + first
+        rows = numbers[parent]
         explode_name = explode or ""
 
         def raw(positions: Sequence[int]) -> list[str]:

@@ -122,3 +122,14 @@ def test_bad_options_are_clear_errors(tmp_path: Path) -> None:
         ingest([src], tmp_path / "lake", spec=MapSpec({"event_type": "a"}, constants={"event_type": "view"}))
     with pytest.raises(InputError, match="need JSON Lines or Parquet"):
         ingest([src], tmp_path / "lake", fmt="csv", spec=MapSpec({"user_id": "a.b"}, explode="a"))
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_record_numbers_count_over_long_lines(tmp_path: Path, fast: bool) -> None:
+    long = json.dumps({"sid": 99, "pad": "x" * (1 << 20), "events": []})
+    src = _write_jsonl(tmp_path / "s.jsonl", [SESSIONS[0]], long + "\n" + json.dumps(SESSIONS[3]) + "\n")
+    report = ingest([src], tmp_path / "lake", spec=SPEC, ts_unit="ms", now=NOW, fast=fast)
+    assert (report.records_read, report.rows_written) == (3, 3) and report.conserved
+    q = duckdb.sql(f"select row, reason from read_parquet('{tmp_path}/lake/quarantine/*/*.parquet') "
+                   "order by row").fetchall()
+    assert q == [(2, "line_too_long"), (3, "missing_event_type")]
