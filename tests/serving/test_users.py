@@ -4,23 +4,31 @@ non-personal recommendations at once from every worker (two servers sharing one 
 from __future__ import annotations
 
 import contextlib
+import shutil
+import subprocess
+import time
 
 import pytest
-from serving_support import client_of, settings_for
+import redis
+from serving_support import client_of, free_port, settings_for
 
 from recsys.forget import trained_before
 from recsys.identity import add_links, lake_resolution
+from recsys.registry import Registry
 from serving.app import create_app
 
 TOKEN = "s3cret"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 
 
-@pytest.fixture
-def two_workers(registry, tmp_path):
-    lake = tmp_path / "lake"
-    add_links(lake, [("pseudo-7", "u7")])  # a link found at ingestion (e.g. GA4 user_pseudo_id -> user_id)
-    settings = settings_for(registry, admin_token=TOKEN, lake=lake)
+@pytest.fixture(scope="module")
+def two_workers(base_registry, tmp_path_factory):
+    """Two service processes' worth of apps on one registry, lake and online store (tests use distinct users)."""
+    root = tmp_path_factory.mktemp("users")
+    shutil.copytree(base_registry, root / "registry")
+    lake = root / "lake"
+    add_links(lake, [("pseudo-7", "u7"), ("pseudo-8", "u8")])  # links found at ingestion (GA4 pseudo id -> user id)
+    settings = settings_for(Registry(root / "registry"), admin_token=TOKEN, lake=lake)
     with contextlib.ExitStack() as stack:
         a = stack.enter_context(client_of(create_app(settings)))
         b = stack.enter_context(client_of(create_app(settings)))
@@ -35,21 +43,31 @@ def recs(client, user, model="als"):
 @pytest.mark.parametrize("model", ["als", "sasrec"])
 def test_identify_gives_the_anonymous_id_the_users_answer(two_workers, model):
     a, b, lake = two_workers
-    assert recs(a, "anon-3", model)[1] is True
-    r = a.post("/identify", json={"alias": "anon-3", "user_id": "u3"})
+    anon = f"anon-3-{model}"
+    assert recs(a, anon, model)[1] is True
+    r = a.post("/identify", json={"alias": anon, "user_id": "u3"})
     assert r.status_code == 200 and r.json()["lake"] == str(lake)
-    assert recs(b, "anon-3", model) == recs(b, "u3", model) and recs(b, "u3", model)[1] is False  # other worker
-    assert recs(a, "pseudo-7", model) == recs(a, "u7", model)  # links from the lake's identity map
-    assert a.post("/identify", json={"alias": "anon-3", "user_id": "u3"}).status_code == 200  # idempotent
-    assert lake_resolution(lake) == {"anon-3": "u3", "pseudo-7": "u7"}
+    assert recs(b, anon, model) == recs(b, "u3", model) and recs(b, "u3", model)[1] is False  # other worker
+    assert a.post("/identify", json={"alias": anon, "user_id": "u3"}).status_code == 200  # idempotent
+    assert lake_resolution(lake)[anon] == "u3"
+
+
+def test_links_found_at_ingestion_are_served(two_workers):
+    a, _, _ = two_workers
+    assert recs(a, "pseudo-7") == recs(a, "u7") and recs(a, "u7")[1] is False
+    assert recs(a, "pseudo-7", "sasrec") == recs(a, "u7", "sasrec")
 
 
 def test_live_events_of_the_alias_count_for_the_user(two_workers):
     a, _, _ = two_workers
     a.post("/identify", json={"alias": "anon-5", "user_id": "u5"})
-    ev = {"user_id": "anon-5", "item_id": "i30", "event_type": "view", "ts": "2026-01-01T00:00:00Z"}
-    assert a.post("/events", json=[ev]).status_code == 202
-    assert recs(a, "anon-5", "sasrec") == recs(a, "u5", "sasrec")
+    before = recs(a, "u5", "sasrec")
+    events = [{"user_id": "anon-5", "item_id": f"i{k}", "event_type": "view", "ts": f"2026-01-01T00:0{k % 10}:00Z"}
+              for k in (30, 31, 32)]
+    assert a.post("/events", json=events).status_code == 202
+    after = recs(a, "u5", "sasrec")  # the alias's new events are the user's history
+    assert after != before and not {"i30", "i31", "i32"} & set(after[0])
+    assert recs(a, "anon-5", "sasrec") == after
 
 
 def test_bad_identify_requests(two_workers):
@@ -61,21 +79,21 @@ def test_bad_identify_requests(two_workers):
 
 def test_erasure_takes_effect_in_every_worker_at_once(two_workers):
     a, b, lake = two_workers
-    _known, fallback = recs(b, "u7")
+    _known, fallback = recs(b, "u8")
     assert fallback is False
     popular = recs(b, "nobody")
-    assert a.delete("/users/u7").status_code == 401
-    r = a.delete("/users/u7", headers=AUTH)
-    assert r.status_code == 200 and r.json()["subjects"] == 2  # u7 and the stitched pseudo-7
+    assert a.delete("/users/u8").status_code == 401
+    r = a.delete("/users/u8", headers=AUTH)
+    assert r.status_code == 200 and r.json()["subjects"] == 2  # u8 and the stitched pseudo-8
     for client in (a, b):
-        for user in ("u7", "pseudo-7"):
+        for user in ("u8", "pseudo-8"):
             for model in ("als", "sasrec"):
                 items, fallback = recs(client, user, model)
                 assert fallback is True and items == recs(client, "nobody", model)[0]
-    assert recs(b, "nobody") == popular and lake_resolution(lake) == {}
-    again = a.delete("/users/u7", headers=AUTH)
+    assert recs(b, "nobody") == popular and "pseudo-8" not in lake_resolution(lake)
+    again = a.delete("/users/u8", headers=AUTH)
     assert again.status_code == 200 and again.json()["rows_removed"] == 0
-    assert recs(a, "u8")[1] is False  # everyone else unchanged
+    assert recs(a, "u9")[1] is False  # everyone else unchanged
 
 
 def test_erasure_is_closed_without_an_admin_token(registry):
@@ -87,3 +105,41 @@ def test_models_trained_after_an_erasure_are_not_masked():
     assert trained_before("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z")
     assert not trained_before("2026-01-03T00:00:00Z", "2026-01-02T00:00:00Z")
     assert trained_before(None, "2026-01-02T00:00:00Z")  # unknown creation time: assume the model saw the user
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of this test's own, on a free port (the test stops it to make the store fail)."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    proc = subprocess.Popen([exe, "--port", str(port), "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield proc, f"redis://127.0.0.1:{port}/0"
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_identify_and_erasure_while_the_online_store_is_down(registry, tmp_path, private_redis):
+    proc, url = private_redis
+    lake = tmp_path / "lake"
+    settings = settings_for(registry, admin_token=TOKEN, lake=lake, online_store_url=url)
+    with client_of(create_app(settings)) as client:
+        assert client.post("/identify", json={"alias": "anon-1", "user_id": "u1"}).json()["live"] is True
+        proc.terminate()
+        proc.wait(timeout=10)
+        r = client.post("/identify", json={"alias": "anon-2", "user_id": "u2"})
+        assert r.status_code == 200 and r.json()["live"] is False  # kept in the lake
+        assert lake_resolution(lake) == {"anon-1": "u1", "anon-2": "u2"}
+        r = client.delete("/users/u2", headers=AUTH)
+        assert r.status_code == 503 and "run the erasure again" in r.json()["detail"]
+        assert lake_resolution(lake) == {"anon-1": "u1"}  # the durable part is done
