@@ -133,3 +133,21 @@ def test_record_numbers_count_over_long_lines(tmp_path: Path, fast: bool) -> Non
     q = duckdb.sql(f"select row, reason from read_parquet('{tmp_path}/lake/quarantine/*/*.parquet') "
                    "order by row").fetchall()
     assert q == [(2, "line_too_long"), (3, "missing_event_type")]
+
+
+def test_cli_options(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    src = _write_jsonl(tmp_path / "s.jsonl", SESSIONS[:2])
+    base = [sys.executable, "-c", "from recsys.cli import main; main()", "ingest", str(src), "--lake",
+            str(tmp_path / "lake")]
+    opts = ["--explode", "events", "--map", "user_id=sid", "--map", "item_id=events.aid", "--map", "ts=events.ts",
+            "--ts-unit", "ms", "--map", "event_type=events.type", "--event-map", "clicks=click", "--json"]
+    out = subprocess.run(base + opts, capture_output=True, text=True, check=True)
+    summary = json.loads(out.stdout)
+    assert (summary["records_read"], summary["events_produced"], summary["rows_written"]) == (2, 5, 5)
+    for bad, message in ((["--set", "event_type"], "--set takes FIELD=VALUE"),
+                         (["--event-map", "clicks"], "--event-map takes SRC=DST")):
+        r = subprocess.run(base + bad, capture_output=True, text=True)
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
