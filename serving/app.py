@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.collect()
             gc.freeze()  # long-lived objects (libraries, models) leave the GC's generations: cheaper collections
         log.info("serving %s from %s", result["models"] or "no model yet", settings.registry)
-        identities = await run_in_threadpool(start_identities, settings, store)
+        identities = await run_in_threadpool(start_identities, settings)
         app.state.service = ServiceState(settings, holder, store, EventSink(settings.landing_folder), metrics,
                                          identities)
         poller = asyncio.create_task(_poll(holder, metrics, settings.reload_interval_s)) \

@@ -1,10 +1,12 @@
 """User routes: ``POST /identify`` (stitch an anonymous id to a user) and the admin ``DELETE /users/{user_id}``
 (erasure), plus the id resolution every recommendation goes through.
 
-A request's user id is resolved to the person it belongs to: first through the online store (links made by
-``POST /identify`` in any worker), then through the lake's identity map (links found at ingestion), so the
-anonymous and the signed-in id get the same answer. An erased id (a tombstone in the online store) is handed to
-models trained before its erasure as an id they do not know, so they answer with non-personal recommendations.
+A request's user id is resolved to the person it belongs to through the lake's identity map (links found at
+ingestion and made by ``POST /identify`` in any worker; a service without a lake keeps its links in the online
+store), so the anonymous and the signed-in id get the same answer. An erased id (a marker in the registry's
+``_erasures/``) is handed to models trained before its erasure as an id they do not know, so they answer with
+non-personal recommendations. Both are read through `IdentityView`, which notices changed files on the next
+request.
 """
 
 from __future__ import annotations
@@ -20,15 +22,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from feature_store.online import OnlineStore
-from feature_store.online.erasure import (
-    ERASED_AT,
-    IDENTITY,
-    erase_online,
-    forget_everywhere,
-    link_online,
-    put_tombstones,
-    tombstone_key,
-)
+from feature_store.online.erasure import IDENTITY, erase_online, forget_everywhere, link_online
 from recsys.errors import InputError
 from recsys.forget import (
     ERASURES_DIR,
@@ -38,7 +32,7 @@ from recsys.forget import (
     subject_hash,
     trained_before,
 )
-from recsys.identity import MAX_ID_LENGTH, add_links, check_link, ids_of, lake_resolution, link_files
+from recsys.identity import IDENTITIES_DIR, MAX_ID_LENGTH, add_links, check_link, ids_of, lake_resolution
 from serving.deps import AdminDep, ServiceDep, ServiceState
 from serving.holder import LoadedModel
 from serving.settings import Settings
@@ -48,93 +42,73 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["users"])
 ERASED_ID = "\x00erased"
 """What a model trained before an erasure is given instead of the erased id: an id no model knows."""
-_RECHECK_S = 5.0
+_SETTLE_NS = 2_000_000_000
+"""A folder changed this recently is re-read on every request: two changes within one file-time tick are not
+told apart by its modification time alone."""
 
 
 class IdentityView:
-    """This worker's copy of the durable user state: the lake's identity map and the registry's erasure markers,
-    re-read when their files change (checked every few seconds, never on every request). The online store is
-    the live layer on top; this copy answers when the store is down or was flushed."""
+    """This worker's copy of the user state every worker shares through files: the lake's identity map
+    (``LAKE/identities/``) and the registry's erasure markers (``REGISTRY/_erasures/``). Each request stats the
+    two folders (microseconds) and re-reads one that changed, so a link or an erasure made by any process counts
+    in every worker from the next request on, without a round trip to the online store."""
 
     def __init__(self, lake: Path | None, registry: Path | None = None) -> None:
         self.lake = lake
         self.registry = registry
         self.mapping: dict[str, str] = {}
         self.erased: dict[str, str] = {}
-        self._files: list[Path] | None = None
-        self._markers: int | None = None
-        self._checked = -_RECHECK_S
+        self._stamps: dict[str, int | None] = {"links": -1, "erasures": -1}
 
-    def get(self) -> dict[str, str]:
-        """alias -> user id from the lake."""
-        self._refresh()
-        return self.mapping
+    def refresh(self) -> IdentityView:
+        if self.lake is not None and self._changed("links", self.lake / IDENTITIES_DIR):
+            self.mapping = lake_resolution(self.lake)
+        if self.registry is not None and self._changed("erasures", self.registry / ERASURES_DIR):
+            self.erased = registry_erasures(self.registry)
+        return self
 
-    def erased_at(self, subject: str) -> str | None:
-        """When the registry marked `subject` erased (None: never)."""
-        self._refresh()
-        return self.erased.get(subject)
-
-    def _refresh(self) -> None:
-        now = time.monotonic()
-        if now - self._checked < _RECHECK_S:
-            return
-        self._checked = now
-        if self.lake is not None:
-            files = link_files(self.lake)
-            if files != self._files:
-                self._files = files
-                self.mapping = lake_resolution(self.lake) if files else {}
-        if self.registry is not None:
-            folder = self.registry / ERASURES_DIR
-            stamp = folder.stat().st_mtime_ns if folder.is_dir() else None
-            if stamp != self._markers:
-                self._markers = stamp
-                self.erased = registry_erasures(self.registry)
+    def _changed(self, name: str, folder: Path) -> bool:
+        try:
+            stamp: int | None = folder.stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = None
+        settling = stamp is not None and time.time_ns() - stamp < _SETTLE_NS
+        if stamp == self._stamps[name] and not settling:
+            return False
+        self._stamps[name] = stamp
+        return True
 
 
-def start_identities(settings: Settings, store: OnlineStore) -> IdentityView:
-    """At start-up: the worker's identity view, and the registry's erasures as tombstones in the online store."""
-    view = IdentityView(settings.lake_folder, settings.registry)
-    view.get()
+def start_identities(settings: Settings) -> IdentityView:
+    """The worker's identity view, read once at start-up."""
+    return IdentityView(settings.lake_folder, settings.registry).refresh()
+
+
+def _people(svc: ServiceState, users: list[str]) -> list[str]:
+    """The person each user id belongs to: the lake's links, or (a service without a lake) the online store's."""
+    view: IdentityView | None = svc.identities
+    if view is not None and view.lake is not None:
+        mapping = view.refresh().mapping
+        return [mapping.get(u, u) for u in users]
     try:
-        put_tombstones(store, view.erased)
-    except Exception as err:  # the store may be down at start-up: the view still masks erased users
-        log.warning("could not copy the registry's erasure markers into the online store: %s", err)
-    return view
-
-
-def _store_users(svc: ServiceState, keys: list[str], names: list[str]) -> dict[str, dict[str, Any]]:
-    """User features from the online store; {} while it is down (the worker's `IdentityView` answers then)."""
-    try:
-        return svc.store.get_features("user", keys, names)
-    except Exception as err:  # any store failure: resolution degrades to the durable copy, never to an error
+        feats = svc.store.get_features("user", users, [IDENTITY])
+    except Exception as err:  # any store failure: no stitching rather than an error
         log.debug("online store unavailable for id resolution: %s", err)
-        return {}
+        feats = {}
+    return [v if isinstance(v := feats.get(u, {}).get(IDENTITY), str) and v else u for u in users]
 
 
 def serving_ids(svc: ServiceState, lm: LoadedModel, users: list[str]) -> tuple[list[str], list[str]]:
     """(ids to give the model, ids of the live histories) for requested `users`."""
+    people = _people(svc, users)
     view: IdentityView | None = svc.identities
-    subjects = {u: subject_hash(u) for u in users}
-    feats = _store_users(svc, users + [tombstone_key(h) for h in subjects.values()], [IDENTITY, ERASED_AT])
-    lake_map = view.get() if view is not None else {}
-    people = []
-    for u in users:
-        linked = feats.get(u, {}).get(IDENTITY)
-        people.append(linked if isinstance(linked, str) and linked else lake_map.get(u, u))
-    moved = [p for p, u in zip(people, users, strict=True) if p != u]
-    if moved:
-        subjects |= {p: subject_hash(p) for p in moved}
-        feats |= _store_users(svc, [tombstone_key(subjects[p]) for p in moved], [ERASED_AT])
+    if view is None or not view.erased:
+        return people, people
     created = lm.manifest.get("created")
     model_ids = []
     for u, p in zip(users, people, strict=True):
-        erased = []
-        for x in {u, p}:
-            erased += [feats.get(tombstone_key(subjects[x]), {}).get(ERASED_AT),
-                       view.erased_at(subjects[x]) if view is not None else None]
-        masked = any(isinstance(at, str) and trained_before(created, at) for at in erased)
+        erased = [view.erased.get(subject_hash(x)) for x in {u, p}]
+        masked = any(at is not None and trained_before(created, at) for at in erased)
         model_ids.append(ERASED_ID if masked else p)
     return model_ids, people
 
@@ -142,9 +116,7 @@ def serving_ids(svc: ServiceState, lm: LoadedModel, users: list[str]) -> tuple[l
 def resolve_records(svc: ServiceState, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Live events filed under the person their user id belongs to."""
     users = sorted({str(r["user_id"]) for r in records})
-    feats = _store_users(svc, users, [IDENTITY])
-    lake_map = svc.identities.get() if svc.identities is not None else {}
-    person = {u: feats.get(u, {}).get(IDENTITY) or lake_map.get(u, u) for u in users}
+    person = dict(zip(users, _people(svc, users), strict=True))
     return [r if person[str(r["user_id"])] == r["user_id"] else dict(r, user_id=person[str(r["user_id"])])
             for r in records]
 
@@ -202,7 +174,7 @@ def erase(settings: Settings, store: OnlineStore, user_id: str) -> ErasureReport
     lake = settings.lake_folder
     ids = ids_of(lake, user_id.strip()) if lake is not None else {user_id.strip()}
     report = forget_everywhere(user_id, lake, settings.registry, None, settings.landing_folder)
-    erase_online(store, sorted(ids), report.subjects, report.erased_at)
+    erase_online(store, sorted(ids))
     return report
 
 

@@ -1,14 +1,14 @@
-"""Erasure and identity in the online store, shared by every service worker.
+"""Erasure and identity in the online store.
 
-An erased user's history and features are deleted, and a tombstone per erased id (keyed by its hash, see
-`recsys.forget.subject_hash`) records when: the service checks tombstones on every request, so a model trained
-before the erasure stops using the user's learned state in every worker at once. Identity links are stored as
-the user feature ``identity`` of the alias, so a link made by one worker is seen by all.
+An erased user's history and features are deleted (the registry's erasure markers, `recsys.forget`, are what
+makes models trained before the erasure stop using the user's learned state). Identity links made by the service
+are stored as the user feature ``identity`` of the alias, for a service that has no lake to keep them in, and
+the alias's live history is copied to the user.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,26 +16,12 @@ from feature_store.online.base import OnlineStore
 from recsys.forget import ErasureReport, check_user_id, forget_user, mark_only
 from recsys.identity import ids_of
 
-TOMBSTONE_PREFIX = "erased:"
-ERASED_AT = "erased_at"
 IDENTITY = "identity"
 
 
-def tombstone_key(subject: str) -> str:
-    return TOMBSTONE_PREFIX + subject
-
-
-def erase_online(store: OnlineStore, user_ids: Sequence[str], subjects: Sequence[str], erased_at: str) -> int:
-    """Delete the users' live state and write their tombstones; returns how many entries were deleted."""
-    removed = store.forget_users(list(user_ids))
-    store.put_features("user", {tombstone_key(s): {ERASED_AT: erased_at} for s in subjects})
-    return removed
-
-
-def put_tombstones(store: OnlineStore, erasures: Mapping[str, str]) -> None:
-    """Tombstones for erasures marked in the registry (a fresh or flushed store learns them at start-up)."""
-    if erasures:
-        store.put_features("user", {tombstone_key(s): {ERASED_AT: at} for s, at in erasures.items()})
+def erase_online(store: OnlineStore, user_ids: Sequence[str]) -> int:
+    """Delete the users' live histories and features; returns how many entries were deleted."""
+    return store.forget_users(list(user_ids))
 
 
 def link_online(store: OnlineStore, alias: str, user_id: str) -> None:
@@ -59,5 +45,5 @@ def forget_everywhere(user_id: str, lake: Path | None, registry: Path | None, st
         ids = {user_id}
         report = mark_only(user_id, registry)
     if store is not None:
-        erase_online(store, sorted(ids), report.subjects, report.erased_at)
+        erase_online(store, sorted(ids))
     return report

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from feature_store.online import open_online_store
-from feature_store.online.erasure import ERASED_AT, forget_everywhere, tombstone_key
+from feature_store.online.erasure import forget_everywhere
 from recsys.errors import InputError
 from recsys.forget import forget_user, registry_erasures, subject_hash
 from recsys.identity import add_links, lake_resolution
@@ -77,7 +77,7 @@ def test_forget_removes_the_person_everywhere_and_only_them(tmp_path: Path, capl
         forget_user("  ", lake)
 
 
-def test_forget_clears_the_online_store_and_leaves_tombstones(tmp_path: Path) -> None:
+def test_forget_clears_the_online_store_and_marks_the_registry(tmp_path: Path) -> None:
     lake = _lake(tmp_path)
     store = open_online_store(path=tmp_path / "online.sqlite")
     try:
@@ -86,8 +86,7 @@ def test_forget_clears_the_online_store_and_leaves_tombstones(tmp_path: Path) ->
         report = forget_everywhere("alice", lake, tmp_path / "registry", store)
         assert store.recent_items(["alice", "anon-1", "bob"]) == {"alice": [], "anon-1": [], "bob": ["p1"]}
         assert store.get_features("user", ["alice"]) == {}
-        tomb = store.get_features("user", [tombstone_key(subject_hash("alice"))])
-        assert next(iter(tomb.values()))[ERASED_AT] == report.erased_at
+        assert registry_erasures(tmp_path / "registry")[subject_hash("alice")] == report.erased_at
     finally:
         store.close()
 

@@ -143,3 +143,12 @@ def test_identify_and_erasure_while_the_online_store_is_down(registry, tmp_path,
         r = client.delete("/users/u2", headers=AUTH)
         assert r.status_code == 503 and "run the erasure again" in r.json()["detail"]
         assert lake_resolution(lake) == {"anon-1": "u1"}  # the durable part is done
+
+
+def test_identify_without_a_lake_keeps_links_in_the_online_store(registry):
+    with client_of(create_app(settings_for(registry, admin_token=TOKEN))) as client:
+        r = client.post("/identify", json={"alias": "anon-4", "user_id": "u4"})
+        assert r.status_code == 200 and r.json() == {"alias": "anon-4", "user_id": "u4", "lake": None, "live": True}
+        assert recs(client, "anon-4") == recs(client, "u4") and recs(client, "u4")[1] is False
+        assert client.delete("/users/u4", headers=AUTH).status_code == 200  # registry and online store only
+        assert recs(client, "u4")[1] is True and recs(client, "anon-4")[1] is True
