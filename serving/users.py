@@ -86,10 +86,9 @@ def start_identities(settings: Settings) -> IdentityView:
 
 def _people(svc: ServiceState, users: list[str]) -> list[str]:
     """The person each user id belongs to: the lake's links, or (a service without a lake) the online store's."""
-    view: IdentityView | None = svc.identities
+    view: IdentityView | None = svc.identities.refresh() if svc.identities is not None else None
     if view is not None and view.lake is not None:
-        mapping = view.refresh().mapping
-        return [mapping.get(u, u) for u in users]
+        return [view.mapping.get(u, u) for u in users]
     try:
         feats = svc.store.get_features("user", users, [IDENTITY])
     except Exception as err:  # any store failure: no stitching rather than an error
