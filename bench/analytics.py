@@ -71,6 +71,8 @@ def write_lake(lake: Path, events: int, *, days: int = 30, seed: int = 0, start:
             "session_id": pa.nulls(n, pa.string()),
             "properties": pc.binary_join_element_wise('{"category": "c', pc.cast(pa.array(cat), pa.string()),
                                                       '"}', ""),
+            "request_id": pa.nulls(n, pa.string()),
+            "position": pa.nulls(n, pa.int32()),
         }).cast(EVENT_SCHEMA)
         out = lake / EVENTS_DIR / f"{PARTITION_KEY}={(start + timedelta(days=d)).isoformat()}"
         out.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -143,6 +144,19 @@ def wrk(base: str, script: Path, duration: float, connections: int) -> dict[str,
             "non_2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": errors.group(0) if errors else ""}
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_request(pid: int, base: str, script_path: Path, duration: float, connections: int) -> float:
+    """Server CPU microseconds per request at saturation: steadier than req/s on a machine others share."""
+    before = _cpu_seconds(pid)
+    res = wrk(base, script_path, duration, connections)
+    return (_cpu_seconds(pid) - before) / max(res["requests"], 1) * 1e6
+
+
 def script(tmp: Path, name: str, users: list[str], model: str, delay_ms: int) -> Path:
     path = tmp / f"{name}-{delay_ms}.lua"
     delay_fn = "delay = function() return delay_ms end" if delay_ms > 0 else ""
@@ -180,6 +194,28 @@ def machine() -> dict[str, Any]:
             "uvicorn": uvicorn.__version__}
 
 
+def _verdict(cost: dict[str, Any]) -> str:
+    if cost["goal_met"] is None:
+        return (f"not resolved on this machine (runs of one configuration differ by up to {cost['run_spread']:.0%}, "
+                "more than the effect to be measured)")
+    return "met" if cost["goal_met"] else "missed"
+
+
+def _cost_lines(cost: dict[str, Any] | None) -> list[str]:
+    if not cost:
+        return []
+    runs_with = ", ".join(f"{r:.0f}" for r in cost["runs_with"])
+    runs_without = ", ".join(f"{r:.0f}" for r in cost["runs_without"])
+    return [f"Impression logging (one write per answer, fsync at most once a second): ALS "
+            f"{cost['rps_with_log']:.0f} req/s with it, {cost['rps_without_log']:.0f} without (medians of "
+            f"{len(cost['runs_with'])} alternating runs each: {runs_with} vs {runs_without}), "
+            f"{cost['cost']:+.1%} throughput lost. Server CPU per request (medians): "
+            f"{cost['cpu_us_per_request_with']:.0f} µs with the log, {cost['cpu_us_per_request_without']:.0f} µs "
+            f"without ({cost['cpu_cost']:+.1%} with the log). Goal <= 10 %: **{_verdict(cost)}**. In process, "
+            f"stamping and logging one answer costs {cost['per_answer_us']:.0f} µs, {cost['per_answer_share']:.1%} "
+            "of a request at the unlogged rate (measured apart from the service, in one process).", ""]
+
+
 def write_markdown(path: Path, res: dict[str, Any]) -> None:
     m = res["machine"]
     rows = ["| endpoint | req/s (saturated, c=16) | p50 ms | p99 ms | x bare | half-load req/s | p50 ms | p99 ms |",
@@ -198,10 +234,57 @@ def write_markdown(path: Path, res: dict[str, Any]) -> None:
         *rows, "",
         f"Goals: ALS >= 0.7x bare throughput: **{'met' if res['goals']['als_throughput'] else 'missed'}**; "
         f"ALS p99 <= 10 ms at half load: **{'met' if res['goals']['als_p99_half'] else 'missed'}**.", "",
+        *_cost_lines(res.get("impression_log_cost")),
         f"Machine: {m['cpu']}, {m['cores']} cores (shared: load average {m['load_avg_at_start'][0]:.1f} at start), "
         f"{m['os']}, Python {m['python']}, FastAPI {m['fastapi']}, uvicorn {m['uvicorn']}.", "",
         f"Command: `{res['command']}`", ""]
     path.write_text("\n".join(text))
+
+
+def _impression_cost(targets: dict[str, Any]) -> dict[str, Any] | None:
+    """Throughput lost to impression logging: ALS with the log on vs off (goal: at most 10 %)."""
+    off = [t["saturation"]["rps"] for k, t in targets.items() if k.startswith("recsys als (no impression log")]
+    if not off:
+        return None
+    on = [t["saturation"]["rps"] for k, t in targets.items()
+          if k == "recsys als" or k.startswith("recsys als (impression log")]
+    on_rps, off_rps = statistics.median(on), statistics.median(off)
+    cost = 1 - on_rps / off_rps
+    cpu_on = statistics.median(t["cpu_us_per_request"] for k, t in targets.items()
+                               if k == "recsys als" or k.startswith("recsys als (impression log"))
+    cpu_off = statistics.median(t["cpu_us_per_request"] for k, t in targets.items()
+                                if k.startswith("recsys als (no impression log"))
+    cpu_cost = 1 - cpu_off / cpu_on  # throughput lost by a CPU-bound worker
+    # how far runs of one configuration differ: above 10 % the machine cannot resolve a 10 % cost
+    spread = max((max(r) - min(r)) / statistics.median(r) for r in (on, off))
+    per_answer_us = _logging_us()
+    share = per_answer_us * 1e-6 * off_rps  # of one request's time at the unlogged rate
+    return {"rps_with_log": on_rps, "rps_without_log": off_rps, "runs_with": on, "runs_without": off,
+            "cost": round(cost, 4), "cpu_us_per_request_with": round(cpu_on, 1),
+            "cpu_us_per_request_without": round(cpu_off, 1), "cpu_cost": round(cpu_cost, 4),
+            "per_answer_us": round(per_answer_us, 1), "per_answer_share": round(share, 4),
+            "run_spread": round(spread, 3),
+            "goal_met": (cost <= 0.10 and cpu_cost <= 0.10) if spread <= 0.10 else None}
+
+
+def _logging_us(n: int = 20_000) -> float:
+    """In-process cost of stamping and logging one 10-item answer (request id, JSON line, write), in microseconds:
+    steadier than two wrk runs on a shared machine."""
+    sys.path.insert(0, str(ROOT))
+    from serving.experiments import OnlineEval
+    from serving.impressions import ImpressionLog
+
+    with tempfile.TemporaryDirectory() as tmp:
+        log_ = ImpressionLog(Path(tmp))
+        online = OnlineEval(None, log_)  # type: ignore[arg-type]  # no experiments: logging only
+        answers = [{"user_id": f"u{i}", "items": [{"item_id": f"i{j}", "score": 0.5} for j in range(10)],
+                    "model": "als", "version": 1, "fallback": False} for i in range(n)]
+        t = time.perf_counter()
+        for a in answers:
+            online.logged(a, "user")
+        seconds = time.perf_counter() - t
+        log_.close()
+    return seconds / n * 1e6
 
 
 def main() -> None:
@@ -211,6 +294,10 @@ def main() -> None:
     ap.add_argument("--sasrec-epochs", type=int, default=1)
     ap.add_argument("--tag", default="", help="Suffix of the result files.")
     ap.add_argument("--registry", type=Path, help="Registry folder to (re)use: trained into when it has no models.")
+    ap.add_argument("--models", default="als,sasrec", help="Served models to measure (comma-separated).")
+    ap.add_argument("--impression-cost", type=int, default=0, metavar="N",
+                    help="Also measure ALS N times with impression logging off (RECSYS_LOG_IMPRESSIONS=false), "
+                         "alternating with N runs with it on; the cost compares the medians.")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if shutil.which("wrk") is None:
@@ -240,16 +327,26 @@ def main() -> None:
         finally:
             stop(proc)
 
-        port = free_port()
-        proc = start([str(VENV_BIN / "recsys"), "serve", "--registry", str(registry), "--host", "127.0.0.1",
-                      "--port", str(port), "--landing", str(tmp / "landing")],
-                     f"http://127.0.0.1:{port}/ready", env={"OMP_NUM_THREADS": "1"})
-        try:
-            for model in ("als", "sasrec"):
-                targets[f"recsys {model}"] = measure(model, f"http://127.0.0.1:{port}", tmp, users, model,
-                                                     args.duration, args.connections)
-        finally:
-            stop(proc)
+        variants = [("", "true")]  # then off/on alternately: a shared machine's drift hits both alike
+        for r in range(args.impression_cost):
+            variants += [(f" (no impression log #{r + 1})", "false")]
+            variants += [(f" (impression log #{r + 2})", "true")] if r + 1 < args.impression_cost else []
+        for suffix, log_impressions in variants:
+            port = free_port()
+            proc = start([str(VENV_BIN / "recsys"), "serve", "--registry", str(registry), "--host", "127.0.0.1",
+                          "--port", str(port), "--landing", str(tmp / "landing")],
+                         f"http://127.0.0.1:{port}/ready",
+                         env={"OMP_NUM_THREADS": "1", "RECSYS_LOG_IMPRESSIONS": log_impressions})
+            try:
+                for model in [m for m in args.models.split(",") if m] if not suffix else ["als"]:
+                    base = f"http://127.0.0.1:{port}"
+                    targets[f"recsys {model}{suffix}"] = measure(model, base, tmp, users, model, args.duration,
+                                                                 args.connections)
+                    if args.impression_cost and model == "als":
+                        targets[f"recsys {model}{suffix}"]["cpu_us_per_request"] = cpu_per_request(
+                            proc.pid, base, script(tmp, model, users, model, 0), args.duration, args.connections)
+            finally:
+                stop(proc)
 
     bare = targets["bare FastAPI"]["saturation"]["rps"]
     for r in targets.values():
@@ -257,6 +354,7 @@ def main() -> None:
     als = targets["recsys als"]
     res = {"bench": "serve", "machine": mach, "data": data, "duration_s": args.duration, "targets": targets,
            "goals": {"als_throughput": als["ratio_to_bare"] >= 0.7, "als_p99_half": als["half_load"]["p99_ms"] <= 10},
+           "impression_log_cost": _impression_cost(targets),
            "command": "python bench/serve.py " + " ".join(sys.argv[1:])}
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = "serve" + (f"-{args.tag}" if args.tag else "")

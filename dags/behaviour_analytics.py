@@ -9,50 +9,51 @@ lake); where that package is not installed the task is skipped with a log line, 
 from __future__ import annotations
 
 import logging
+import sys
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Variable, dag, task
+from airflow.sdk import CronDataIntervalTimetable, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from recsys.pipeline_settings import VARIABLE_NAME, PipelineSettings, load_settings
+# The DAG folder's shared package: Airflow 3 puts a bundle's folder on sys.path only in its own processes.
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))
+
+from recsys_dags.common import dag_defaults, parse_settings, run_settings
 
 log = logging.getLogger(__name__)
+PARSE_SETTINGS = parse_settings()
 
-PARSE_SETTINGS = PipelineSettings()  # environment only: parsing a DAG file must not hit the metadata DB
+
+@task
+def render_analytics(data_interval_end: datetime | None = None) -> str:
+    """Report over the trailing window that ends with the run's data interval; returns the HTML's path."""
+    settings = run_settings()
+    if data_interval_end is None:
+        raise AirflowFailException("this run has no data interval; trigger it with a logical date")
+    try:
+        from feature_store.analytics import render_analytics as render
+    except ImportError:
+        raise AirflowSkipException("feature_store.analytics is not installed: analytics report skipped") from None
+    end = pendulum.instance(data_interval_end).in_tz("UTC").date()
+    start = end - timedelta(days=settings.analytics_window_days)
+    day = (end - timedelta(days=1)).isoformat()
+    out = settings.reports_dir / "analytics" / f"behaviour-{day}.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path = render(settings.lake, out, start=start, end=end)
+    log.info("behaviour analytics [%s, %s): %s", start, end, path)
+    return str(path)
 
 
 @dag(
     dag_id="behaviour_analytics",
     description="Daily behaviour analytics report over the lake.",
     schedule=CronDataIntervalTimetable(PARSE_SETTINGS.analytics_schedule, timezone="UTC"),
-    start_date=pendulum.datetime(*PARSE_SETTINGS.start_date.timetuple()[:3], tz="UTC"),
-    catchup=PARSE_SETTINGS.catchup,
-    max_active_runs=1,
-    default_args=PARSE_SETTINGS.default_args(),
-    tags=["recsys", "analytics"],
-    doc_md=__doc__,
+    **dag_defaults(PARSE_SETTINGS, "analytics", __doc__),
 )
 def behaviour_analytics() -> None:
-    @task
-    def render_analytics(data_interval_end: datetime | None = None) -> str:
-        """Report over the trailing window that ends with the run's data interval; returns the HTML's path."""
-        settings = load_settings(Variable.get(VARIABLE_NAME, default=None))
-        if data_interval_end is None:
-            raise AirflowFailException("this run has no data interval; trigger it with a logical date")
-        try:
-            from feature_store.analytics import render_analytics as render
-        except ImportError:
-            raise AirflowSkipException("feature_store.analytics is not installed: analytics report skipped") from None
-        end = pendulum.instance(data_interval_end).in_tz("UTC").date()
-        start = end - timedelta(days=settings.analytics_window_days)
-        day = (end - timedelta(days=1)).isoformat()
-        out = settings.reports_dir / "analytics" / f"behaviour-{day}.html"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        path = render(settings.lake, out, start=start, end=end)
-        log.info("behaviour analytics [%s, %s): %s", start, end, path)
-        return str(path)
-
     render_analytics()
 
 

@@ -16,7 +16,11 @@ from recsys.errors import InputError
 
 Entity = Literal["user", "item"]
 Aggregation = Literal["count", "distinct_items", "distinct_users", "recency_seconds", "sessions", "ratio", "trend",
-                      "latest_category"]
+                      "latest_category", "catalog_category", "price_bucket", "age_days"]
+CATALOG_AGGREGATIONS = ("catalog_category", "price_bucket", "age_days")
+"""Aggregations read from the item catalogue (``source="items"``: the version valid at the time), not events."""
+PRICE_BUCKETS = (10.0, 25.0, 50.0, 100.0, 250.0)
+"""Edges of ``price_bucket``: bucket b holds prices in [edge b-1, edge b) (0: below the first, 5: 250 and up)."""
 
 ENTITY_KEYS: dict[str, str] = {"user": "user_id", "item": "item_id"}
 """The events column that identifies each entity."""
@@ -49,9 +53,11 @@ class Feature:
 
     @property
     def dtype(self) -> str:
-        if self.aggregation in ("ratio", "trend", "recency_seconds"):
+        if self.aggregation in ("ratio", "trend", "recency_seconds", "age_days"):
             return "float"
-        return "str" if self.aggregation == "latest_category" else "int"
+        if self.aggregation == "price_bucket":
+            return "Int64"  # null where the catalogue has no price
+        return "str" if self.aggregation in ("latest_category", "catalog_category") else "int"
 
 
 _DAY = timedelta(days=1)
@@ -92,6 +98,12 @@ def _item_features() -> list[Feature]:
                 description="purchases per view in 30 days"),
         Feature("item_category", "item", "latest_category", 30 * _DAY,
                 description="category of the item's latest event in 30 days"),
+        Feature("item_catalog_category", "item", "catalog_category", 0 * _DAY, source="items",
+                description="the item's first category in the catalogue as of the time"),
+        Feature("item_price_bucket", "item", "price_bucket", 0 * _DAY, source="items",
+                description=f"catalogue price bucket (edges {', '.join(f'{e:g}' for e in PRICE_BUCKETS)})"),
+        Feature("item_age_days", "item", "age_days", 0 * _DAY, source="items",
+                description="days since the catalogue's created_at (null when unknown)"),
     ]
 
 

@@ -37,7 +37,7 @@ class MaterializeReport:
 
 def _plain(value: Any) -> Any:
     """numpy scalars and NaN as JSON values the online store can hold."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
     if hasattr(value, "item"):
         value = value.item()

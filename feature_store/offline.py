@@ -15,8 +15,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from feature_store.catalog_features import catalog_features
 from feature_store.definitions import ENTITY_KEYS, SESSION_GAP, Feature, features_for
 from feature_store.sql import DuckSettings, lake_connection
+from recsys.catalog import has_catalog, read_items
 from recsys.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -116,14 +118,25 @@ def point_in_time_features(
         raise InputError("a training row has no timestamp: every row needs one, to join features as of it")
     if len(stamps) == 0:
         return pd.DataFrame(columns=[f.name for f in features])
-    rows = pd.DataFrame({"_row": range(len(stamps)), "key": [str(k) for k in keys], "as_of": stamps})
-    start, end = _scan_bounds(features, stamps.min().to_pydatetime(), stamps.max().to_pydatetime())
-    con = lake_connection(lake, start, end, settings)
-    try:
-        con.register("rows", rows)
-        return _point_in_time(con, entity, features).reset_index(drop=True)
-    finally:
-        con.close()
+    from_events, from_items = _by_source(features)
+    parts = []
+    if from_events:
+        rows = pd.DataFrame({"_row": range(len(stamps)), "key": [str(k) for k in keys], "as_of": stamps})
+        start, end = _scan_bounds(from_events, stamps.min().to_pydatetime(), stamps.max().to_pydatetime())
+        con = lake_connection(lake, start, end, settings)
+        try:
+            con.register("rows", rows)
+            parts.append(_point_in_time(con, entity, from_events).reset_index(drop=True))
+        finally:
+            con.close()
+    if from_items:
+        parts.append(catalog_features(str(lake), from_items, [str(k) for k in keys], stamps))
+    return pd.concat(parts, axis=1)[[f.name for f in features]]
+
+
+def _by_source(features: Sequence[Feature]) -> tuple[list[Feature], list[Feature]]:
+    """(features computed from events, features read from the item catalogue)."""
+    return [f for f in features if f.source != "items"], [f for f in features if f.source == "items"]
 
 
 def compute_features(
@@ -136,8 +149,14 @@ def compute_features(
     """Latest values as of ``as_of`` for every entity with events in the longest lookback, indexed by key."""
     features = features_for(entity, names)
     as_of = as_utc(as_of)
-    start, end = _scan_bounds(features, as_of, as_of)
-    lookback = max(_seconds(f.lookback) for f in features)
+    from_events, from_items = _by_source(features)
+    if not from_events:  # catalogue features only: every item of the catalogue as of then
+        keys = sorted(read_items(lake, as_of)["item_id"].to_pylist()) if has_catalog(lake) else []
+        frame = catalog_features(str(lake), from_items, keys, [as_of] * len(keys))
+        frame.index = pd.Index(keys, name=ENTITY_KEYS[entity])
+        return frame
+    start, end = _scan_bounds(from_events, as_of, as_of)
+    lookback = max(_seconds(f.lookback) for f in from_events)
     con = lake_connection(lake, start, end, settings)
     try:
         con.execute(
@@ -148,9 +167,12 @@ def compute_features(
             {"as_of": as_of},
         )
         keys = [k for (k,) in con.execute("SELECT key FROM rows ORDER BY _row").fetchall()]
-        frame = _point_in_time(con, entity, features)
+        frame = _point_in_time(con, entity, from_events)
     finally:
         con.close()
+    if from_items:
+        extra = catalog_features(str(lake), from_items, keys, [as_of] * len(keys))
+        frame = pd.concat([frame.reset_index(drop=True), extra], axis=1)[[f.name for f in features]]
     frame.index = pd.Index(keys, name=ENTITY_KEYS[entity])
     log.info("computed %d %s features for %d %ss as of %s", len(features), entity, len(frame), entity, as_of)
     return frame

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from recsys.commits import committed_files
 from recsys.errors import InputError
 from recsys.events import EVENTS_DIR, PARTITION_KEY
 from recsys.identity import link_files, resolution_table
@@ -49,8 +50,11 @@ def _spill_directory() -> str:
     return str(_SPILL_ROOT / f"c{next(_SPILL_IDS)}")
 
 
-def _glob(lake: Path) -> str:
-    return str(lake / EVENTS_DIR / f"{PARTITION_KEY}=*" / "*.parquet")
+def _parquet_files(lake: Path, files: list[Path] | None) -> str:
+    """What ``read_parquet`` reads: every event file, or the committed ones (`files`) while an ingest run is pending."""
+    if files is None:
+        return _literal(str(lake / EVENTS_DIR / f"{PARTITION_KEY}=*" / "*.parquet"))
+    return "[" + ", ".join(_literal(str(f)) for f in files) + "]"
 
 
 def _literal(value: str) -> str:
@@ -72,7 +76,8 @@ def lake_connection(
     root = lake / EVENTS_DIR
     if not root.is_dir():
         raise InputError(f"no events in lake {lake}: {root} does not exist (run `recsys ingest` first)")
-    if not any(root.glob(f"{PARTITION_KEY}=*/*.parquet")):
+    committed = committed_files(lake)  # None: every file is
+    if not (any(root.glob(f"{PARTITION_KEY}=*/*.parquet")) if committed is None else committed):
         raise InputError(f"lake {lake} holds no event files under {root} (run `recsys ingest` first)")
     settings = settings or DuckSettings()
     con = duckdb.connect(config={"memory_limit": settings.memory_limit, "preserve_insertion_order": False})
@@ -92,7 +97,7 @@ def lake_connection(
         SELECT e.event_id, {user}, e.item_id, e.event_type, e.ts, e.value, e.session_id, e.properties,
                CAST(e.ts AS DATE) AS day,
                CASE WHEN json_valid(e.properties) THEN json_extract_string(e.properties, '$.category') END AS category
-        FROM read_parquet({_literal(_glob(lake))}, hive_partitioning = true,
+        FROM read_parquet({_parquet_files(lake, committed)}, hive_partitioning = true,
                           hive_types = {{'{PARTITION_KEY}': VARCHAR}}) AS e{join}"""
     cond = " AND ".join(lower + upper)
     con.execute(f"CREATE VIEW events AS {source} WHERE {cond}")

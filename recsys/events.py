@@ -14,9 +14,13 @@ EVENT_SCHEMA = pa.schema(
         pa.field("value", pa.float64(), nullable=True),
         pa.field("session_id", pa.string(), nullable=True),
         pa.field("properties", pa.string(), nullable=True),
+        pa.field("request_id", pa.string(), nullable=True),
+        pa.field("position", pa.int32(), nullable=True),
     ]
 )
-"""Columns of one event. `properties` is a JSON object as text (e.g. ``{"category": "c12"}``)."""
+"""Columns of one event. `properties` is a JSON object as text (e.g. ``{"category": "c12"}``). `request_id` names
+the recommendation answer the event responds to and `position` the item's place in it (1 = top): both optional,
+they let online evaluation attribute a click exactly (lake partitions written before they existed read as null)."""
 
 REQUIRED_FIELDS = ("user_id", "item_id", "event_type", "ts")
 

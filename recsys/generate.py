@@ -10,7 +10,8 @@ The generator is a small vectorised simulation (numpy, one loop over session ste
   a jump to another preferred category: this gives sequence models (SASRec) a learnable signal;
 - each view may lead to add_to_cart and then purchase (a funnel), with the item's price as the purchase value.
 
-Output: one JSON Lines file per UTC day ``events-YYYY-MM-DD.jsonl`` (sorted by time) and ``items.csv``.
+Output: one JSON Lines file per UTC day ``events-YYYY-MM-DD.jsonl`` (sorted by time), ``items.csv``, and
+``truth.npz``, the tastes and catalogue sampled from (`recsys.simulate.truth`), for simulated users.
 ``malformed_rate`` mixes in broken rows of many kinds, for demos of the ingestion quarantine.
 """
 
@@ -21,10 +22,12 @@ import logging
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from recsys.errors import InputError
+from recsys.simulate.truth import Truth, write_truth
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +76,7 @@ def _catalog(rng: np.random.Generator, items: int, categories: int) -> dict[str,
     shifted = cat_of_sorted + (cum - cat_tot_begin[cat_of_sorted]) / (cat_tot_end - cat_tot_begin)[cat_of_sorted]
     price = np.round(np.exp(rng.normal(3.0, 0.8, items)), 2).clip(0.99, 999.0)
     return {"cat": item_cat, "order": order, "cat_size": cat_size, "cat_start": cat_start, "pos": pos,
-            "shifted": shifted, "price": price}
+            "shifted": shifted, "price": price, "popularity": popularity}
 
 
 def _popular_in(rng: np.random.Generator, cat: dict[str, np.ndarray], cats: np.ndarray) -> np.ndarray:
@@ -205,6 +208,70 @@ def _write_items(path: Path, cat: dict[str, np.ndarray], items: int) -> None:
     tmp.replace(path)
 
 
+_TYPE_NAMES = ("view", "add_to_cart", "purchase")
+
+
+def _columns(sess: dict[str, np.ndarray], ev: dict[str, np.ndarray], cat: dict[str, np.ndarray], start: date,
+             categories: int) -> dict[str, Any]:
+    """The events in time order as the columns their JSON lines are written from."""
+    s = ev["session"]
+    day0 = np.datetime64(start.isoformat(), "s").astype(np.int64)
+    secs = day0 + sess["day"][s] * 86400 + sess["start"][s] + ev["offset"]
+    ts_ms = np.round(secs * 1000).astype(np.int64)
+    order = np.lexsort((ev["type"], ts_ms))
+    ts_ms, item, etype, s = ts_ms[order], ev["item"][order], ev["type"][order], s[order]
+    return {
+        "etype": etype, "day": sess["day"][s],
+        "ts": np.char.add(np.datetime_as_string(ts_ms.astype("datetime64[ms]"), unit="ms"), "Z").tolist(),
+        "props": [f'{{"category": "c{c}"}}' for c in range(categories)],
+        "prices": [f"{p:.2f}" for p in cat["price"]],
+        "item": item.tolist(), "user": sess["user"][s].tolist(), "type": etype.tolist(), "session": s.tolist(),
+        "item_cat": cat["cat"].tolist(),
+    }
+
+
+def _event_line(cols: dict[str, Any], k: int, seed: int) -> str:
+    """The JSON line of the `k`-th event."""
+    it, t = cols["item"][k], cols["type"][k]
+    return (f'{{"event_id": "ev-{seed}-{k:09d}", "user_id": "u{cols["user"][k]}", "item_id": "i{it}", '
+            f'"event_type": "{_TYPE_NAMES[t]}", "ts": "{cols["ts"][k]}", '
+            f'"value": {cols["prices"][it] if t == 2 else "null"}, "session_id": "s{seed}-{cols["session"][k]}", '
+            f'"properties": {cols["props"][cols["item_cat"][it]]}}}')
+
+
+def _with_malformed(lines: list[str], rate: float, rng: np.random.Generator) -> tuple[list[str], int]:
+    """`lines` with about ``rate`` of them broken copies inserted at random places, and how many were inserted."""
+    n_bad = int(rng.binomial(len(lines), rate)) if rate > 0 and lines else 0
+    if not n_bad:
+        return lines, 0
+    where = np.sort(rng.choice(len(lines) + n_bad, size=n_bad, replace=False))
+    kinds = rng.integers(0, len(_BROKEN_KINDS), size=n_bad)
+    sources = rng.integers(0, len(lines), size=n_bad)
+    bad = [_malformed_line(_BROKEN_KINDS[k], lines[j], rng) for k, j in zip(kinds, sources, strict=True)]
+    src = iter(lines)
+    bad_at = dict(zip(where.tolist(), bad, strict=True))
+    return [bad_at[pos] if pos in bad_at else next(src) for pos in range(len(lines) + n_bad)], n_bad
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    """One day's file, written whole through a temp file and a rename."""
+    tmp = path.with_name("." + path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + ("\n" if lines else ""))
+    tmp.replace(path)
+def _write_truth(out: Path, cat: dict[str, np.ndarray], taste: np.ndarray, user: np.ndarray, item: np.ndarray,
+                 etype: np.ndarray) -> None:
+    """Save the tastes and catalogue the events were sampled from, with each user's last view (events time-sorted)."""
+    last = np.full(len(taste), -1, dtype=np.int64)
+    rev = np.flatnonzero(etype == 0)[::-1]  # views, latest first
+    users, first = np.unique(user[rev], return_index=True)
+    last[users] = item[rev[first]]
+    write_truth(out, Truth(taste=taste.astype(np.float64), last_item=last, item_cat=cat["cat"],
+                           popularity=cat["popularity"], ring_start=cat["cat_start"], ring_size=cat["cat_size"],
+                           ring_pos=cat["pos"], ring_order=cat["order"], price=cat["price"], p_neighbour=P_NEIGHBOUR,
+                           p_same_category=P_SAME_CATEGORY, p_cart=P_CART, p_purchase=P_PURCHASE))
+
+
 def generate_events(
     out_dir: Path,
     *,
@@ -230,59 +297,23 @@ def generate_events(
     views = _views(rng, sess, cat, categories)
     ev = _funnel(rng, views)
 
-    s = ev["session"]
-    day0 = np.datetime64(start.isoformat(), "s").astype(np.int64)
-    secs = day0 + sess["day"][s] * 86400 + sess["start"][s] + ev["offset"]
-    ts_ms = np.round(secs * 1000).astype(np.int64)
-    order = np.lexsort((ev["type"], ts_ms))
-    ts_ms, item, etype, s = ts_ms[order], ev["item"][order], ev["type"][order], s[order]
-    user = sess["user"][s]
-    day = sess["day"][s]
-
-    ts_text = np.char.add(np.datetime_as_string(ts_ms.astype("datetime64[ms]"), unit="ms"), "Z").tolist()
-    type_names = ("view", "add_to_cart", "purchase")
-    props = [f'{{"category": "c{c}"}}' for c in range(categories)]
-    prices = [f"{p:.2f}" for p in cat["price"]]
-    item_l, user_l, type_l, s_l = item.tolist(), user.tolist(), etype.tolist(), s.tolist()
-    item_cat = cat["cat"].tolist()
+    cols = _columns(sess, ev, cat, start, categories)
 
     report = GenerateReport(out_dir=str(out), users=users, items=items, days=days, seed=seed)
-    report.by_type = {name: int((etype == code).sum()) for code, name in enumerate(type_names)}
-    bounds = np.searchsorted(day, np.arange(days + 1))
+    report.by_type = {name: int((cols["etype"] == code).sum()) for code, name in enumerate(_TYPE_NAMES)}
+    bounds = np.searchsorted(cols["day"], np.arange(days + 1))
     broken_rng = np.random.default_rng([seed, 1])
     for d in range(days):
         lo, hi = int(bounds[d]), int(bounds[d + 1])
-        lines = []
-        for k in range(lo, hi):
-            it = item_l[k]
-            t = type_l[k]
-            lines.append(
-                f'{{"event_id": "ev-{seed}-{k:09d}", "user_id": "u{user_l[k]}", "item_id": "i{it}", '
-                f'"event_type": "{type_names[t]}", "ts": "{ts_text[k]}", '
-                f'"value": {prices[it] if t == 2 else "null"}, "session_id": "s{seed}-{s_l[k]}", '
-                f'"properties": {props[item_cat[it]]}}}'
-            )
-        n_bad = int(broken_rng.binomial(len(lines), malformed_rate)) if malformed_rate > 0 and lines else 0
-        if n_bad:
-            where = np.sort(broken_rng.choice(len(lines) + n_bad, size=n_bad, replace=False))
-            kinds = broken_rng.integers(0, len(_BROKEN_KINDS), size=n_bad)
-            sources = broken_rng.integers(0, len(lines), size=n_bad)
-            bad = [_malformed_line(_BROKEN_KINDS[k], lines[j], broken_rng) for k, j in zip(kinds, sources, strict=True)]
-            merged: list[str] = []
-            src = iter(lines)
-            bad_at = dict(zip(where.tolist(), bad, strict=True))
-            for pos in range(len(lines) + n_bad):
-                merged.append(bad_at[pos] if pos in bad_at else next(src))
-            lines = merged
-            report.malformed += n_bad
+        lines = [_event_line(cols, k, seed) for k in range(lo, hi)]
+        lines, n_bad = _with_malformed(lines, malformed_rate, broken_rng)
+        report.malformed += n_bad
         path = out / f"events-{date.fromordinal(start.toordinal() + d).isoformat()}.jsonl"
-        tmp = path.with_name("." + path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write("\n".join(lines) + ("\n" if lines else ""))
-        tmp.replace(path)
+        _write_lines(path, lines)
         report.files.append(str(path))
         report.events += hi - lo
     _write_items(out / "items.csv", cat, items)
+    _write_truth(out, cat, sess["taste"], np.asarray(cols["user"]), np.asarray(cols["item"]), cols["etype"])
     log.info("generated %d events (%d malformed rows) for %d users over %d days in %s",
              report.events, report.malformed, users, days, out)
     return report

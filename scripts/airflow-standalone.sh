@@ -5,7 +5,7 @@
 # its own process group so Ctrl-C stops all of it.
 #
 # Environment (all optional): AIRFLOW_PORT (8080), AIRFLOW_HOME (./airflow_home), RECSYS_HOME (pipeline data,
-# $AIRFLOW_HOME/recsys), RECSYS_* pipeline settings (see recsys/pipeline_settings.py), SEED_DAYS (days of
+# $AIRFLOW_HOME/recsys), RECSYS_* pipeline settings (see dags/recsys_dags/settings.py), SEED_DAYS (days of
 # synthetic raw files put in the empty landing folder, 14; 0 = none).
 set -euo pipefail
 

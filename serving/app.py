@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -17,13 +18,24 @@ from feature_store.online import OnlineStore, open_online_store
 from recsys.errors import RecsysError
 from recsys.models.base import Recommender
 from recsys.registry import Registry
+from serving.alerting import watch_fallbacks
+from serving.analytics import router as analytics_router
+from serving.catalog_state import catalog_services
 from serving.deps import ServiceState
+from serving.docs import install_docs
 from serving.events import EventSink
+from serving.experiment_routes import router as experiments_router
+from serving.experiments import ExperimentRouter, OnlineEval
 from serving.holder import LoadedModel, ModelHolder
+from serving.impressions import ImpressionLog
+from serving.items import router as items_router
+from serving.limits import BodyGuard, validation_error_handler
 from serving.metrics import MetricsMiddleware, ServiceMetrics
 from serving.reports import router as reports_router
+from serving.resilience import resilient, watch_store
 from serving.routes import router
 from serving.settings import Settings, get_settings
+from serving.ui import install_ui
 from serving.users import router as users_router
 from serving.users import start_identities
 
@@ -37,8 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = open_online_store(settings.online_store_url, path=settings.online_store_file,
-                                  prefix=settings.redis_prefix)
+        store = resilient(open_online_store(settings.online_store_url, path=settings.online_store_file,
+                                            prefix=settings.redis_prefix), metrics, settings.store_backlog)
         holder = ModelHolder(Registry(settings.registry), settings.alias, default_model=settings.default_model,
                              categories=lambda model: item_categories(store, model))
         holder.on_change = lambda models: _publish_versions(metrics, models)
@@ -48,31 +60,51 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.collect()
             gc.freeze()  # long-lived objects (libraries, models) leave the GC's generations: cheaper collections
         log.info("serving %s from %s", result["models"] or "no model yet", settings.registry)
+        catalog = catalog_services(store, settings.lake, refresh_s=settings.catalog_refresh_s,
+                                   explore_share=settings.explore_share, explore_days=settings.explore_days)
+        await run_in_threadpool(catalog.rules.refresh)
         identities = await run_in_threadpool(start_identities, settings)
         app.state.service = ServiceState(settings, holder, store, EventSink(settings.landing_folder), metrics,
-                                         identities)
-        poller = asyncio.create_task(_poll(holder, metrics, settings.reload_interval_s)) \
-            if settings.reload_interval_s > 0 else None
+                                         catalog, identities)
+        app.state.online = OnlineEval(ExperimentRouter(settings.registry, holder, settings.experiments_poll_s),
+                                      ImpressionLog(settings.landing_folder, settings.impression_flush_s)
+                                      if settings.log_impressions else None)
+        tasks = [asyncio.create_task(watch_store(store, settings.store_retry_s))]
+        if settings.reload_interval_s > 0:
+            tasks.append(asyncio.create_task(_poll(holder, metrics, settings.reload_interval_s)))
+        if settings.alert_webhook:
+            tasks.append(asyncio.create_task(watch_fallbacks(metrics, settings.alert_webhook,
+                                                             settings.alert_interval_s)))
         try:
             yield
         finally:
-            if poller is not None:
-                poller.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await poller
+                    await task
             store.close()
+            app.state.online.close()
 
     app = FastAPI(
         title="recsys",
         summary="Recommendations from the model registry's production versions, with live user histories.",
         version="1",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
+    install_docs(app)
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.include_router(router)
+    app.include_router(items_router)
     app.include_router(reports_router)
+    app.include_router(experiments_router)
+    app.include_router(analytics_router)
     app.include_router(users_router)
+    install_ui(app)
 
     @app.exception_handler(RecsysError)
     async def _project_error(request: Request, err: RecsysError) -> JSONResponse:

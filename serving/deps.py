@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, HTTPException, Request, status
 
 from feature_store.online import OnlineStore
+from serving.catalog_state import CatalogServices
 from serving.events import EventSink
 from serving.holder import ModelHolder
 from serving.metrics import ServiceMetrics
@@ -22,6 +23,7 @@ class ServiceState:
     store: OnlineStore
     sink: EventSink
     metrics: ServiceMetrics
+    catalog: CatalogServices | None = None
     identities: Any = None  # serving.users.IdentityView: the lake's identity map as this worker read it
 
 

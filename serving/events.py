@@ -1,27 +1,28 @@
-"""Fresh events posted to the service: validated like ingested ones, appended durably for the next ingestion."""
+"""Fresh events posted to the service: validated by ingestion's own rules, appended durably for the next
+ingestion."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
 import math
 import os
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-MIN_TS = datetime(1990, 1, 1, tzinfo=UTC)
-MAX_FUTURE = timedelta(days=1)
+from recsys.ingest.rules import check_records, describe, encode_line, reason_field
 
 
 class EventIn(BaseModel):
-    """One event in the canonical schema (recsys.events.EVENT_SCHEMA), checked by the rules ingestion applies
-    (recsys.ingest.validate): required non-empty ids of at most 256 characters, event_type lower-cased (at most 64),
-    ts ISO-8601 or epoch between 1990-01-01 and now + 1 day, a finite value, properties a JSON object."""
+    """One event in the canonical schema (recsys.events.EVENT_SCHEMA). Its shape is checked here; its content by
+    the rules ingestion applies (`check_ingestible`): required non-empty ids of at most 256 bytes of UTF-8,
+    event_type lower-cased (at most 64 bytes), ts ISO-8601 or epoch between 1990-01-01 and now + 1 day, a finite
+    value, properties a JSON object, the landed line within ingestion's line limit."""
 
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, str_strip_whitespace=True)
 
@@ -33,6 +34,9 @@ class EventIn(BaseModel):
     value: float | None = None
     session_id: str | None = Field(None, max_length=256)
     properties: dict[str, Any] | None = None
+    request_id: str | None = Field(None, max_length=256, description="The recommendation answer this event responds "
+                                   "to (its request_id): attributes the event exactly.")
+    position: int | None = Field(None, ge=1, le=2**31 - 1, description="The item's place in that answer (1 = top).")
 
     @field_validator("event_type")
     @classmethod
@@ -42,12 +46,7 @@ class EventIn(BaseModel):
     @field_validator("ts")
     @classmethod
     def _utc(cls, ts: datetime) -> datetime:
-        ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-        if ts < MIN_TS:
-            raise ValueError(f"ts is before the lower bound {MIN_TS:%Y-%m-%d}")
-        if ts > datetime.now(UTC) + MAX_FUTURE:
-            raise ValueError("ts is more than a day in the future")
-        return ts
+        return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
     @field_validator("value")
     @classmethod
@@ -65,11 +64,22 @@ class EventIn(BaseModel):
         ).hexdigest()[:20]
         return {"event_id": event_id, "user_id": self.user_id, "item_id": self.item_id,
                 "event_type": self.event_type, "ts": ts, "value": self.value, "session_id": self.session_id,
-                "properties": self.properties or {}}
+                "properties": self.properties or {}, "request_id": self.request_id, "position": self.position}
 
 
 class EventBatch(BaseModel):
     events: list[EventIn]
+
+
+def check_ingestible(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Validation issues (FastAPI's error shape) of the records ingestion would quarantine; [] when it keeps all."""
+    issues = []
+    for i, reason in enumerate(check_records(records)):
+        if reason is not None:
+            field = reason_field(reason)
+            issues.append({"type": "event_rejected", "loc": ["body", i, *([field] if field else [])],
+                           "msg": f"{reason}: {describe(reason)}", "input": None})
+    return issues
 
 
 class EventSink:
@@ -80,20 +90,37 @@ class EventSink:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self.last_error: str | None = None
 
     def path_for(self, now: datetime) -> Path:
         return self.folder / f"served-events-{now:%Y-%m-%dT%H}-{os.getpid()}.jsonl"
 
     def append(self, records: Sequence[dict[str, Any]]) -> Path:
-        data = "".join(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n" for r in records).encode()
+        data = b"".join(encode_line(r) for r in records)
         path = self.path_for(datetime.now(UTC))
         with self._lock:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+                _append_durably(path, data)
+            except OSError as err:
+                self.last_error = f"{type(err).__name__}: {err}"
+                raise
+            self.last_error = None
         return path
+
+
+def _append_durably(path: Path, data: bytes) -> None:
+    """Append `data` and fsync; on failure cut the file back, so no partial line is left for the next append."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        start = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            raise
+    finally:
+        os.close(fd)

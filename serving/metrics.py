@@ -22,6 +22,13 @@ class ServiceMetrics:
                               registry=self.registry)
         self.model_version = Gauge("recsys_model_version", "Version of each served model.", ["model"],
                                    registry=self.registry)
+        self.degraded = Counter("recsys_degraded_total", "Answers given without a component (users answered "
+                                "without live history while the online store is down, writes kept for replay).",
+                                ["component"], registry=self.registry)
+        self.component_up = Gauge("recsys_component_up", "1 while a component works, 0 while it is down.",
+                                  ["component"], registry=self.registry)
+        self.store_backlog = Gauge("recsys_online_store_backlog", "Writes kept for replay to the online store.",
+                                   registry=self.registry)
         self.reloads = Counter("recsys_model_reloads_total", "Model reload attempts by outcome.", ["outcome"],
                                registry=self.registry)
 

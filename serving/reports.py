@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from recsys.errors import RecsysError
+from serving.docs import responses
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,8 @@ class ReportList(BaseModel):
     reports: list[ReportEntry]
 
 
-@router.get("", response_model=ReportList, summary="List the offline metrics reports, newest first")
+@router.get("", response_model=ReportList, summary="List the offline metrics reports, newest first",
+            responses=responses(503))
 def list_reports(source: SourceDep, request: Request) -> ReportList:
     from recsys.report import summarize_runs
     from recsys.report.files import find_reports
@@ -121,7 +123,8 @@ def list_reports(source: SourceDep, request: Request) -> ReportList:
     return ReportList(latest=latest, reports=entries)
 
 
-@router.get("/latest", response_class=HTMLResponse, summary="The report of the newest training run")
+@router.get("/latest", response_class=HTMLResponse, summary="The report of the newest training run",
+            responses=responses(404, 503))
 def latest_report(source: SourceDep, format: FormatQuery = "html") -> Response:
     run_id = _latest_run_id(source)
     if run_id is None:
@@ -131,7 +134,8 @@ def latest_report(source: SourceDep, format: FormatQuery = "html") -> Response:
     return _respond(source, run_id, format)
 
 
-@router.get("/{run_id}", response_class=HTMLResponse, name="report_page", summary="The report of one training run")
+@router.get("/{run_id}", response_class=HTMLResponse, name="report_page", summary="The report of one training run",
+            responses=responses(404, 503))
 def report_page(run_id: str, source: SourceDep, format: FormatQuery = "html") -> Response:
     if not _RUN_ID.match(run_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no report for run {run_id!r}")
@@ -148,17 +152,17 @@ def _latest_run_id(source: ReportSource) -> str | None:
     from recsys.report.files import find_reports
 
     if _has_registry(source):
-        from recsys.report.data import open_registry, sorted_runs
+        from recsys.registry import RunStore
 
-        ordered = sorted_runs(open_registry(source.registry))  # type: ignore[arg-type]
-        if ordered:
-            return str(ordered[-1]["run_id"])
+        latest = RunStore(source.registry).latest()  # type: ignore[arg-type]
+        if latest is not None:
+            return latest.run_id
     pages = find_reports(source.reports_dir) if source.reports_dir else []
     return pages[0]["run_id"] if pages else None
 
 
 def _runs_dir(source: ReportSource) -> Path:
-    from recsys.registry.registry import RUNS_DIR
+    from recsys.registry.runs import RUNS_DIR
 
     return source.registry / RUNS_DIR  # type: ignore[operator]
 

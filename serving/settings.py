@@ -27,16 +27,42 @@ class Settings(BaseSettings):
     landing_dir: Path | None = Field(
         default=None, description="Where accepted events are appended as JSON Lines for the next ingestion "
                                   "(default: landing/ next to the registry).")
-    lake: Path | None = Field(
-        default=None, description="Lake of POST /identify links and DELETE /users erasures (default: lake/ next "
-                                  "to the registry, when it exists).")
     reports_dir: Path | None = Field(default=None, description="Folder of rendered HTML reports (/reports).")
+    lake_dir: Path | None = Field(default=None, description="Lake read by /experiments reports (default: lake/ "
+                                                             "next to the registry).")
+    log_impressions: bool = Field(
+        default=True, description="Log every answered list to landing/impressions-*.jsonl (online evaluation "
+                                  "needs it; off only to measure its cost).")
+    impression_flush_s: float = Field(
+        default=1.0, gt=0, le=10, description="Impressions are fsynced at most this long after they are written "
+                                           "(an fsync costs kernel time: once a second, like Redis everysec).")
+    experiments_poll_s: float = Field(default=1.0, ge=0, description="How often experiment definitions are polled.")
     admin_token: SecretStr | None = Field(
         default=None, description="Bearer token of /admin routes; unset disables them.")
+    alert_webhook: str | None = Field(default=None, description="Slack-compatible webhook for the service's alerts "
+                                                           "(a jump in the share of fallback answers).")
+    alert_interval_s: float = Field(default=60.0, gt=0, description="Interval over which the fallback share is judged.")
+    ui_token: SecretStr | None = Field(
+        default=None, description="Read-only token of the dashboard (/ui); the admin token also opens it.")
     reload_interval_s: float = Field(default=5.0, ge=0, description="How often alias files are polled (0: never).")
     history_limit: int = Field(default=50, ge=1, le=1000, description="Live events per user passed to the models.")
     max_batch_users: int = Field(default=1000, ge=1, description="Largest POST /recommendations batch.")
     max_events: int = Field(default=10_000, ge=1, description="Largest POST /events batch.")
+    max_body_bytes: int = Field(default=8 << 20, ge=1024, description="Largest request body (413 above it), "
+                                "enforced before the body is parsed.")
+    offload_batch_users: int = Field(
+        default=64, ge=1, description="POST /recommendations batches of at least this many users are scored in a "
+                                      "worker thread, so they do not stall the event loop.")
+    store_retry_s: float = Field(default=1.0, gt=0, description="How often an unreachable online store is probed.")
+    store_backlog: int = Field(default=100_000, ge=0, description="Writes kept for replay while the online store "
+                                                                  "is down (they are in the landing files anyway).")
+    lake: Path | None = Field(default=None, description="Lake whose item catalogue (LAKE/items) and recent events the "
+                                                       "catalogue routes and filters use.")
+    catalog_refresh_s: float = Field(default=0.25, ge=0, le=1.0, description="How often each worker re-checks the "
+                                     "catalogue for changes made by other workers (seconds).")
+    explore_share: float = Field(default=0.0, ge=0, le=0.5, description="Share of personal slots given to fresh "
+                                 "items of the user's categories (0: no exploration).")
+    explore_days: float = Field(default=14.0, gt=0, description="Items created within this many days are fresh.")
     gc_freeze: bool = Field(
         default=True, description="Move objects alive after start-up out of the garbage collector's reach "
                                   "(fewer, cheaper collections on the hot path).")
@@ -49,9 +75,15 @@ class Settings(BaseSettings):
         return self.online_store_path or self.registry.resolve().parent / "online.sqlite"
 
     @property
-    def lake_folder(self) -> Path | None:
-        default = self.registry.resolve().parent / "lake"
-        return self.lake or (default if default.is_dir() else None)
+    def lake_folder(self) -> Path:
+        return self.lake_dir or self.registry.resolve().parent / "lake"
+
+    @property
+    def identity_lake(self) -> Path | None:
+        """Lake of POST /identify links and DELETE /users erasures: `lake`, else `lake_dir`, else lake/ next to the
+        registry when it exists (None: the service keeps links in the online store only)."""
+        explicit = self.lake or self.lake_dir
+        return explicit if explicit is not None else (self.lake_folder if self.lake_folder.is_dir() else None)
 
     @property
     def landing_folder(self) -> Path:

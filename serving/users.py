@@ -81,7 +81,7 @@ class IdentityView:
 
 def start_identities(settings: Settings) -> IdentityView:
     """The worker's identity view, read once at start-up."""
-    return IdentityView(settings.lake_folder, settings.registry).refresh()
+    return IdentityView(settings.identity_lake, settings.registry).refresh()
 
 
 def _people(svc: ServiceState, users: list[str]) -> list[str]:
@@ -154,7 +154,7 @@ async def identify(body: IdentifyRequest, svc: ServiceDep) -> IdentifyResponse:
         alias, user = check_link(body.alias, body.user_id)
     except InputError as err:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(err)) from None
-    lake = svc.settings.lake_folder
+    lake = svc.settings.identity_lake
     if lake is not None:  # durable first
         await run_in_threadpool(add_links, lake, [(alias, user)], "service")
     try:
@@ -170,7 +170,7 @@ async def identify(body: IdentifyRequest, svc: ServiceDep) -> IdentifyResponse:
 
 def erase(settings: Settings, store: OnlineStore, user_id: str) -> ErasureReport:
     """Erase from the lake, landing and registry first (durable), then the online store (may raise)."""
-    lake = settings.lake_folder
+    lake = settings.identity_lake
     ids = ids_of(lake, user_id.strip()) if lake is not None else {user_id.strip()}
     report = forget_everywhere(user_id, lake, settings.registry, None, settings.landing_folder)
     erase_online(store, sorted(ids))

@@ -234,7 +234,9 @@ def funnel(
         f"""SELECT category, {reach} FROM ({_funnel_levels(steps, window_s, ['user_id', 'category'])})
             GROUP BY category ORDER BY 2 DESC, category LIMIT {int(top_categories)}"""
     ).fetchall()
-    by_category = [{"category": r[0], "users": [int(x) for x in r[1:]]} for r in rows]
+    by_category = [{"category": r[0], "users": [int(x) for x in r[1:]],
+                    "conversion": [_ratio(int(r[i + 2]), int(r[i + 1])) for i in range(n - 1)],
+                    "overall_conversion": _ratio(int(r[-1]), int(r[1]))} for r in rows]
     return {
         "steps": steps,
         "users": users,

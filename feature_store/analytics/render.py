@@ -27,29 +27,41 @@ _TEMPLATE = jinja2.Environment(autoescape=True).from_string(
  table { border-collapse: collapse; margin: 8px 0; font-size: 13px; }
  td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: right; } th { background: #f2f5fa; }
  .plot svg { max-width: 100%; height: auto; } .note { color: #666; font-size: 12px; }
+ .warn { background: #fff6e0; border-left: 4px solid #d99a00; padding: 6px 12px; font-size: 13px; }
 </style></head><body>
 <h1>User behaviour report</h1>
 <p>Events from <b>{{ r.range.from }}</b> up to, not including, <b>{{ r.range.to }}</b> (UTC days).</p>
+{% if r.warnings %}<div class="warn"><b>Read with care:</b><ul>{% for w in r.warnings %}<li>{{ w }}</li>{% endfor %}
+</ul></div>{% endif %}
+{% if r.previous_period %}<p class="note">Against the previous {{ r.dau|length }} days
+ ({{ r.previous_period.previous.from }} to {{ r.previous_period.previous.to }}): events
+ {{ delta(r.previous_period.change.events) }}, users {{ delta(r.previous_period.change.users) }}, mean DAU
+ {{ delta(r.previous_period.change.mean_dau) }}.</p>{% endif %}
 <div class="cards">
  <div class="card"><b>{{ "{:,}".format(r.summary.events) }}</b>events</div>
  <div class="card"><b>{{ "{:,}".format(r.summary.users) }}</b>users</div>
  <div class="card"><b>{{ "{:,}".format(r.summary["items"]) }}</b>items</div>
- <div class="card"><b>{{ pct(r.stickiness.dau_over_mau) }}</b>stickiness (DAU/MAU)</div>
+ {% if r.stickiness.dau_over_mau is not none %}<div class="card"><b>{{ pct(r.stickiness.dau_over_mau) }}</b>
+  stickiness (DAU/MAU)</div>{% else %}<div class="card"><b>{{ pct(r.stickiness.dau_over_wau) }}</b>
+  stickiness (DAU/WAU)</div>{% endif %}
  <div class="card"><b>{{ pct(r.funnel.overall_conversion) }}</b>
   {{ r.funnel.steps[0] }} &rarr; {{ r.funnel.steps[-1] }}</div>
  <div class="card"><b>{{ "{:,}".format(r.sessions.sessions) }}</b>sessions</div>
 </div>
 <h2>Active users</h2>
 <div class="plot">{{ plots.dau }}</div>
-<p class="note">WAU and MAU are rolling 7 and 30 day windows inside the range. Stickiness: mean DAU/WAU
+<p class="note">WAU and MAU are rolling 7 and 30 day windows inside the range. Stickiness (over days whose
+ whole window lies in the range; n/a when the range is shorter): mean DAU/WAU
  {{ pct(r.stickiness.dau_over_wau) }}, mean DAU/MAU {{ pct(r.stickiness.dau_over_mau) }}.
  New users (first seen in the range): {{ r.new_vs_returning.new_users }}; returning (seen before it):
  {{ r.new_vs_returning.returning_users }}.</p>
 <h2>Funnel (conversion window {{ hours(r.funnel.window_seconds) }})</h2>
 <div class="plot">{{ plots.funnel }}</div>
-<table><tr><th>category</th>{% for s in r.funnel.steps %}<th>{{ s }}</th>{% endfor %}</tr>
-<tr><th>all</th>{% for u in r.funnel.users %}<td>{{ u }}</td>{% endfor %}</tr>
-{% for c in r.funnel.by_category %}<tr><th>{{ c.category }}</th>{% for u in c.users %}<td>{{ u }}</td>{% endfor %}</tr>
+<table><tr><th>category</th>{% for s in r.funnel.steps %}<th>{{ s }}</th>{% endfor %}<th>conversion</th></tr>
+<tr><th>all</th>{% for u in r.funnel.users %}<td>{{ u }}</td>{% endfor %}
+ <td>{{ pct(r.funnel.overall_conversion) }}</td></tr>
+{% for c in r.funnel.by_category %}<tr><th>{{ c.category }}</th>{% for u in c.users %}<td>{{ u }}</td>{% endfor %}
+ <td>{{ pct(c.overall_conversion) }}</td></tr>
 {% endfor %}</table>
 <h2>Retention by first-seen week</h2>
 <div class="plot">{{ plots.retention }}</div>
@@ -169,6 +181,7 @@ def render_html(report: dict) -> str:
         pct=lambda x: "n/a" if x is None else f"{x:.1%}",
         num=lambda x: "n/a" if x is None else f"{x:,.2f}",
         hours=lambda s: f"{s / 3600:g} h",
+        delta=lambda x: "n/a" if x is None else f"{x:+.1%}",
     )
 
 

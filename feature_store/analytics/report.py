@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from feature_store.analytics import metrics
-from feature_store.sql import DuckSettings, lake_connection, lake_day_range
+from feature_store.analytics import metrics, quality
+from feature_store.sql import DuckSettings, lake_connection
 from recsys.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -30,15 +30,20 @@ class AnalyticsConfig:
 
 
 def resolve_range(lake: str | Path, start: date | None, end: date | None,
-                  duck: DuckSettings | None = None) -> tuple[date, date]:
-    """Fill missing bounds from the lake: ``start`` defaults to its first day, ``end`` (exclusive) to after its last."""
+                  duck: DuckSettings | None = None) -> tuple[date, date, dict | None]:
+    """Fill missing bounds from the lake's dense stretch (`quality.trim_range`): ``start`` defaults to its first
+    day, ``end`` (exclusive) to after its last. The third value says what the defaults left out (None when both
+    bounds were given)."""
+    left_out = None
     if start is None or end is None:
-        first, last = lake_day_range(lake, duck)
+        first, stop, left_out = quality.trim_range(quality.daily_event_counts(lake, duck))
+        if start is not None or end is not None:  # one bound given: count only what the other default dropped
+            left_out = None
         start = start or first
-        end = end or last + timedelta(days=1)
+        end = end or stop
     if end <= start:
         raise InputError(f"empty date range: --from {start} must be before --to {end} (--to is exclusive)")
-    return start, end
+    return start, end, left_out
 
 
 def analytics_report(
@@ -50,7 +55,7 @@ def analytics_report(
 ) -> dict:
     """Every metric for events with ``start <= day < end`` (UTC days; ``end`` exclusive), as one JSON-ready dict."""
     config = config or AnalyticsConfig()
-    start, end = resolve_range(lake, start, end, config.duck)
+    start, end, left_out = resolve_range(lake, start, end, config.duck)
     con = lake_connection(lake, start, end, config.duck)
     timings: dict[str, float] = {}
 
@@ -67,9 +72,12 @@ def analytics_report(
         totals = step("summary", lambda: metrics.summary(con))
         if totals["events"] == 0:
             raise InputError(f"no events in {lake} from {start} to {end} (exclusive); check --from/--to")
+        quality.check_steps(con, config.funnel_steps)
         active = step("active users", lambda: metrics.active_users(con, start, end))
+        active["stickiness"] = quality.covered_stickiness(active["dau"], active["wau"], active["mau"])
         report = {
-            "range": {"from": start.isoformat(), "to": end.isoformat(), "to_exclusive": True},
+            "range": {"from": start.isoformat(), "to": end.isoformat(), "to_exclusive": True,
+                      **({"left_out": left_out} if left_out else {})},
             "summary": totals,
             **active,
             "new_vs_returning": step("new vs returning", lambda: metrics.new_vs_returning(con, start, end)),
@@ -82,6 +90,9 @@ def analytics_report(
         }
     finally:
         con.close()
+    report["previous_period"] = step("previous period", lambda: quality.compare(
+        report, quality.previous_period(lake, start, end, config.duck)))
+    report["warnings"] = quality.range_warnings(report)
     report["timings_seconds"] = timings
     return report
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from feature_store.online.base import OnlineStore
+from feature_store.online.resilient import ResilientStore, StoreUnavailable
 from feature_store.online.sqlite_store import SQLiteOnlineStore
 
 DEFAULT_PATH = Path("online_store.sqlite")
@@ -25,4 +26,4 @@ def open_online_store(url: str | None = None, *, path: Path | None = None, prefi
     return SQLiteOnlineStore(path or DEFAULT_PATH)
 
 
-__all__ = ["OnlineStore", "SQLiteOnlineStore", "open_online_store"]
+__all__ = ["OnlineStore", "ResilientStore", "SQLiteOnlineStore", "StoreUnavailable", "open_online_store"]

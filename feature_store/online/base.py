@@ -22,6 +22,13 @@ class OnlineStore(ABC):
     """
 
     max_history: int = MAX_HISTORY
+    transient_errors: tuple[type[Exception], ...] = (OSError,)
+    """Errors meaning the backend is unreachable for now (not that the call was wrong): see ResilientStore."""
+
+    def ping(self) -> bool:
+        """True when the backend answers; raises one of `transient_errors` when it does not."""
+        self.recent_items(["\x00ping"], 1)
+        return True
 
     @abstractmethod
     def append_events(self, events: Sequence[Mapping[str, Any]]) -> None:

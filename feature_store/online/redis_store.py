@@ -6,14 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from feature_store.online.base import (
-    MAX_HISTORY,
-    OnlineStore,
-    check_entity,
-    check_limit,
-    dumps,
-    event_triples,
-)
+from feature_store.online.base import MAX_HISTORY, OnlineStore, check_entity, check_limit, dumps, event_triples
 
 _SEP = "\x1f"
 
@@ -31,6 +24,7 @@ class RedisOnlineStore(OnlineStore):
         self.max_history = max_history
         self._r = client if client is not None else redis.Redis.from_url(url, socket_timeout=5,
                                                                          socket_connect_timeout=2)
+        self.transient_errors = (redis.ConnectionError, redis.TimeoutError, OSError)
 
     def _hist_key(self, user: str) -> str:
         return f"{self.prefix}:hist:{user}"

@@ -9,14 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from feature_store.online.base import (
-    MAX_HISTORY,
-    OnlineStore,
-    check_entity,
-    check_limit,
-    dumps,
-    event_triples,
-)
+from feature_store.online.base import MAX_HISTORY, OnlineStore, check_entity, check_limit, dumps, event_triples
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -32,6 +25,8 @@ CREATE TABLE IF NOT EXISTS features (
 
 class SQLiteOnlineStore(OnlineStore):
     """Online store in a SQLite file; one connection guarded by a lock (reads take microseconds)."""
+
+    transient_errors = (sqlite3.OperationalError, OSError)  # locked, disk full or gone
 
     def __init__(self, path: str | Path, *, max_history: int = MAX_HISTORY) -> None:
         self.path = Path(path)

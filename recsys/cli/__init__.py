@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 
 from recsys.cli.app import app
+from recsys.cli.failures import fail
 
 
 def _load_commands() -> None:
@@ -21,7 +23,10 @@ def _load_commands() -> None:
 def main() -> None:
     """Entry point of the `recsys` console script."""
     _load_commands()
-    app()
+    try:
+        app()
+    except Exception as err:  # raised outside a command's own handling: still one line, never a traceback
+        sys.exit(fail(err))
 
 
 __all__ = ["app", "main"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from recsys.errors import RecsysError
+from recsys.cli.failures import fail, passes_through, set_debug
 
 app = typer.Typer(
     name="recsys",
@@ -28,10 +28,12 @@ log = logging.getLogger("recsys")
 def _configure(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Warnings and errors only."),
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of an unexpected error."),
 ) -> None:
     """Recommendation and user-behaviour analytics pipeline."""
     from rich.logging import RichHandler
 
+    set_debug(debug)
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", datefmt="[%X]",
                         handlers=[RichHandler(console=_stderr_console(), show_path=False)], force=True)
@@ -56,10 +58,10 @@ def emit_json(obj: Any) -> None:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn project errors into a one-line message on stderr and exit code 2, never a traceback."""
+    """Turn every failure into one line on stderr and an exit code, never a traceback (see `recsys.cli.failures`)."""
     try:
         yield
-    except (RecsysError, FileNotFoundError, ValueError, KeyError) as err:
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        stderr_console().print(f"[bold red]error:[/] {msg}", highlight=False)
-        raise typer.Exit(code=2) from None
+    except Exception as err:
+        if passes_through(err):
+            raise
+        raise typer.Exit(code=fail(err)) from None

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from recsys.cli.app import app, emit_json, stderr_console, user_errors
+from recsys.cli.ingest_outcome import exit_on_bad_sources
 
 
 def _parse_map(pairs: list[str], option: str = "--map", form: str = "FIELD=COLUMN", example: str = "user_id=userId"
@@ -79,7 +80,13 @@ def ingest(
                           f"{len(report.partitions)} partitions, {report.rows_quarantined:,} quarantined, "
                           f"{report.duplicates:,} duplicates ({report.seconds:.2f} s); manifest {report.manifest}",
                           highlight=False)
+            if report.impressions:
+                imp = report.impressions
+                console.print(f"impressions: read {imp['rows_read']:,}, {imp['rows_written']:,} written, "
+                              f"{imp['rows_quarantined']:,} quarantined, {imp['duplicates']:,} duplicates",
+                              highlight=False)
             for note in report.notes:
                 console.print(f"note: {note}", highlight=False)
             for reason, count in sorted(report.reasons.items(), key=lambda kv: -kv[1]):
                 console.print(f"  quarantined {count:,} x {reason}", highlight=False)
+        exit_on_bad_sources(report)

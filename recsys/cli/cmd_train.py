@@ -41,16 +41,18 @@ def train(
     refit: bool = typer.Option(True, "--refit/--no-refit", help="Refit early-stopping models (SASRec) on the whole "
                                "training period for their best epoch count (about twice the training time)."),
     work_dir: Path | None = typer.Option(None, "--work-dir", help="Keep the split and trained models here "
-                                                                  "(default: a temporary folder)."),
+                                         "(default: REGISTRY/_work/train-*, removed after the run, or by the next "
+                                         "run or `registry gc` if it was killed)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (the table goes to stderr)."),
 ) -> None:
     """Train and evaluate recommenders on the lake (full-ranking evaluation), then register them."""
     from rich.console import Console
 
+    from recsys.cli.progress import stage_bars
     from recsys.errors import InputError
     from recsys.training import run_training
 
-    with user_errors():
+    with user_errors(), stage_bars() as progress:
         if device not in ("auto", "cpu", "cuda"):
             raise InputError(f"--device must be auto, cpu or cuda, got {device!r}")
         names = [m.strip() for m in models.split(",") if m.strip()]
@@ -58,7 +60,7 @@ def train(
             lake, registry, models=names, split=split, start=_date(start, "--from"), end=_date(end, "--to"),
             cutoff=_datetime(cutoff, "--cutoff"), weights=_weights(weight), rating_threshold=rating_threshold,
             params=_params(param), device=device, epochs=epochs, seed=seed, refit=refit, promote=promote, metric=metric,
-            tolerance=tolerance, work_dir=work_dir, progress=True,
+            tolerance=tolerance, work_dir=work_dir, progress=progress,
         )
     console = stderr_console() if as_json else Console()
     if not console.is_terminal:

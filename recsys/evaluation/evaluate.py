@@ -44,6 +44,8 @@ class EvaluationResult:
     users: list[str]
     recommended: np.ndarray
     popularity_distribution: dict[str, list[Any]] = field(default_factory=dict)
+    per_user: dict[str, np.ndarray] = field(default_factory=dict)
+    """Each user-mean metric's value per user (same order as `users`): the input of paired comparisons."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (without the per-user recommendations)."""
@@ -236,7 +238,7 @@ def evaluate(
                                                            "metrics": seg_metrics, "intervals": seg_int}
     spread = popularity_distribution(recommended, item_counts, k=min(10, ks[-1]))
     return EvaluationResult(metrics=metrics, intervals=intervals, segments=segments, n_users=len(users),
-                            users=users, recommended=recommended, popularity_distribution=spread)
+                            users=users, recommended=recommended, popularity_distribution=spread, per_user=values)
 
 
 def _segment_label(column: str, value: str) -> str:

@@ -3,8 +3,10 @@
 ``ingest(sources, lake)`` is the entry point; `REASONS` documents the quarantine reason codes.
 """
 
+from recsys.ingest.gate import QuarantineGate, quarantine_gate
 from recsys.ingest.pipeline import IngestReport, SourceStats, ingest
 from recsys.ingest.sources import FORMATS, detect_format
 from recsys.ingest.validate import REASONS
 
-__all__ = ["FORMATS", "REASONS", "IngestReport", "SourceStats", "detect_format", "ingest"]
+__all__ = ["FORMATS", "REASONS", "IngestReport", "QuarantineGate", "SourceStats", "detect_format", "ingest",
+           "quarantine_gate"]

@@ -22,6 +22,7 @@ import pyarrow.json as pajson
 from recsys.ingest.arrowutil import arrow_to_int, int_to_arrow
 from recsys.ingest.mapping import EventChunk, EventRows, MapSpec, Paths, element_raw, lookup, open_parquet
 from recsys.ingest.readers import BLOCK_BYTES, Reject, iter_lines, raw_text
+from recsys.ingest.readers.blocks import long_line_text
 from recsys.ingest.validate import struct_to_json
 
 _SLOW_LEAF = 64
@@ -44,11 +45,11 @@ class NestedReader:
     def _jsonl(self, path: Path) -> Iterator[EventChunk]:
         row = 0
         for lines, long in iter_lines(path, self.block_bytes):
-            rejects = [Reject(row + 1 + pos + k, "line_too_long", raw_text(head) + f"...[{length} bytes]")
-                       for k, (pos, head, length) in enumerate(long)]
+            rejects = [Reject(row + 1 + pos + k, line.reason, long_line_text(line))
+                       for k, (pos, line) in enumerate(long)]
             numbers = np.arange(row + 1, row + 1 + len(lines) + len(long), dtype=np.int64)
             if long:  # too-long lines keep their place in the numbering
-                numbers = np.delete(numbers, [pos + k for k, (pos, _, _) in enumerate(long)])
+                numbers = np.delete(numbers, [pos + k for k, (pos, _) in enumerate(long)])
             row += len(lines) + len(long)
             parts = list(self._parse_lines(lines, 0, len(lines), numbers))
             chunk = _concat(parts) if parts else EventRows().chunk()

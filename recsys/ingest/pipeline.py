@@ -21,12 +21,14 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from recsys.errors import InputError
-from recsys.events import EVENT_SCHEMA, EVENTS_DIR, MANIFESTS_DIR, PARTITION_KEY
+from recsys.commits import manifest_path, part_name
+from recsys.errors import DamagedSourceError, InputError
+from recsys.events import EVENT_SCHEMA, EVENTS_DIR, PARTITION_KEY
 from recsys.identity import add_links
+from recsys.ingest.commit import pending_run
 from recsys.ingest.mapping import MapSpec, chunk_records, event_keys
 from recsys.ingest.readers import BLOCK_BYTES, Chunk
-from recsys.ingest.sources import Source, resolve
+from recsys.ingest.sources import Source, expand_sources, resolve
 from recsys.ingest.transform import SourceReader, prepare
 from recsys.ingest.validate import TS_UNITS, Rules, derive_event_ids, validate
 from recsys.ingest.writer import (
@@ -49,14 +51,15 @@ DEFAULT_MEMORY_BUDGET = 512 << 20
 class SourceStats:
     path: str
     format: str
+    quarantine_file: str | None = None
     rows_read: int = 0
     records_read: int = 0
     rows_accepted: int = 0
     rows_quarantined: int = 0
-    quarantine_file: str | None = None
     reasons: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     identity_links: int = 0
+    error: str | None = None  # the source is damaged: rows before the damage were ingested, the rest was not read
 
 
 @dataclass
@@ -77,13 +80,17 @@ class IngestReport:
     synthetic_ts: bool = False
     notes: list[str] = field(default_factory=list)
     identity_links: int = 0
+    impressions: dict | None = None
+    """Counts of the impression logs among the sources (recsys.ingest.impressions), None when there were none."""
+    errors: list[str] = field(default_factory=list)  # one line per damaged source
     started: str = ""
     seconds: float = 0.0
     manifest: str = ""
 
     @property
     def conserved(self) -> bool:
-        return self.rows_read == self.rows_written + self.rows_quarantined + self.duplicates
+        events = self.rows_read == self.rows_written + self.rows_quarantined + self.duplicates
+        return events and (self.impressions is None or bool(self.impressions["conserved"]))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -134,6 +141,9 @@ def ingest(
     if ts_unit is not None and ts_unit not in TS_UNITS:
         raise InputError(f"--ts-unit must be one of {', '.join(TS_UNITS)}, got {ts_unit!r}")
     now, min_ts = _utc(now or datetime.now(UTC)), _utc(min_ts)
+    from recsys.ingest.impressions import ingest_impressions, split_impressions
+
+    sources, impression_logs = split_impressions(expand_sources(sources))
     resolved = resolve(sources, fmt, mapping, ts_unit)
     for s in resolved:
         s.fast, s.block_bytes = fast, block_bytes
@@ -147,19 +157,23 @@ def ingest(
         staging = lake / "_staging" / run_id
         buffer = PartitionBuffer(staging, memory_budget)
         links: set[tuple[str, str]] = set()
-        try:
-            for src in resolved:
-                rules = Rules(now=now, min_ts=min_ts, max_future=max_future, ts_unit=src.ts_unit)
-                reader = SourceReader(src, spec)
-                report.sources.append(_ingest_source(src, reader, lake, rules, buffer, now, on_rows))
-                links |= reader.links
-            _write_partitions(lake, buffer, run_id, report)
-            report.identity_links = add_links(lake, links, source="ingest") if links else 0
-        finally:
-            _remove_staging(lake, staging)
-        _add_up(report, resolved)
-        report.seconds = round(time.perf_counter() - t0, 3)
-        report.manifest = str(_write_manifest(lake, report))
+        with pending_run(lake, run_id):  # the run's files become visible together, with its manifest
+            try:
+                for src in resolved:
+                    rules = Rules(now=now, min_ts=min_ts, max_future=max_future, ts_unit=src.ts_unit)
+                    reader = SourceReader(src, spec)
+                    report.sources.append(_ingest_source(src, reader, lake, rules, buffer, now, on_rows))
+                    links |= reader.links
+                _write_partitions(lake, buffer, run_id, report)
+                report.identity_links = add_links(lake, links, source="ingest") if links else 0
+                if impression_logs:
+                    report.impressions = ingest_impressions(impression_logs, lake, run_id, now, min_ts,
+                                                            max_future).to_dict()
+            finally:
+                _remove_staging(lake, staging)
+            _add_up(report, resolved)
+            report.seconds = round(time.perf_counter() - t0, 3)
+            report.manifest = str(_write_manifest(lake, report))
     if not report.conserved:  # a bug, not bad input: say so loudly
         raise RuntimeError(f"ingest run {run_id} lost rows: {report.to_dict()}")
     log.info("ingested %d rows: %d written, %d quarantined, %d duplicates (%s s)", report.rows_read,
@@ -178,6 +192,7 @@ def _add_up(report: IngestReport, sources: list[Source]) -> None:
         report.rows_quarantined += st.rows_quarantined
         _count(report.reasons, [c for c, k in st.reasons.items() for _ in range(k)])
         report.notes += [f"{Path(st.path).name}: {n}" for n in st.notes]
+        report.errors += [st.error] if st.error else []
     report.synthetic_ts = any(s.synthetic_ts for s in sources)
 
 
@@ -201,6 +216,9 @@ def _ingest_source(src: Source, reader: SourceReader, lake: Path, rules: Rules, 
             _ingest_chunk(chunk, name, rules, buffer, quarantine, stats)
             if on_rows is not None:
                 on_rows(str(src.path), stats.rows_read)
+    except DamagedSourceError as err:  # what was read before the damage is kept (and accounted for)
+        stats.error = str(err)
+        log.warning("%s", err)
     except BaseException:
         quarantine.abort()
         raise
@@ -287,7 +305,7 @@ def _write_partitions(lake: Path, buffer: PartitionBuffer, run_id: str, report: 
         if fresh.num_rows == 0:
             return dt, table.num_rows, 0, None
         part_dir.mkdir(parents=True, exist_ok=True)
-        path = part_dir / f"part-{run_id}.parquet"
+        path = part_dir / part_name(run_id)
         atomic_write_table(fresh, path)
         return dt, table.num_rows, fresh.num_rows, path
 
@@ -302,10 +320,9 @@ def _write_partitions(lake: Path, buffer: PartitionBuffer, run_id: str, report: 
 
 
 def _write_manifest(lake: Path, report: IngestReport) -> Path:
-    folder = lake / MANIFESTS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"ingest-{report.run_id}.json"
-    tmp = folder / f".{path.name}.tmp"
+    path = manifest_path(lake, report.run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
     report.manifest = str(path)
     tmp.write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, path)

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recsys.errors import InputError
+from recsys.ingest.jsontext import json_object_column
 from recsys.ingest.readers import (
     BLOCK_BYTES,
     Chunk,
@@ -35,7 +36,7 @@ from recsys.ingest.readers import (
     open_binary,
     raw_text,
 )
-from recsys.ingest.validate import FIELDS, REQUIRED_SOURCE_FIELDS, json_object_column
+from recsys.ingest.validate import FIELDS, REQUIRED_SOURCE_FIELDS
 
 FORMATS = ("auto", "jsonl", "csv", "parquet", "movielens", "taobao", "amazon-seq",
            "segment", "mixpanel", "amplitude", "ga4")  # the last four: recsys.ingest.adapters
@@ -132,7 +133,7 @@ class Source:
             users: list[str] = []
             items: list[str] = []
             pos: list[int] = []
-            rejects = [Reject(0, "line_too_long", raw_text(h)) for _, h, _ in long]
+            rejects = [Reject(0, line.reason, raw_text(line.head)) for _, line in long]
             for line in lines:
                 try:
                     tokens = line.decode("utf-8").split()

@@ -7,7 +7,6 @@ rules below are the single definition of a valid event. Reason codes are documen
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,9 +27,13 @@ from recsys.ingest.arrowutil import (
     null_scalar,
     str_scalar,
 )
+from recsys.ingest.jsontext import canonical_json as canonical_json  # re-exported: moved to jsontext
+from recsys.ingest.jsontext import json_object_column as json_object_column
+from recsys.ingest.jsontext import struct_to_json as struct_to_json
+from recsys.ingest.positions import parse_position
 
-ID_FIELDS = ("event_id", "user_id", "item_id", "event_type", "session_id")
-FIELDS = (*ID_FIELDS, "ts", "value", "properties")
+ID_FIELDS = ("event_id", "user_id", "item_id", "event_type", "session_id", "request_id")
+FIELDS = (*ID_FIELDS, "ts", "value", "properties", "position")
 REQUIRED_SOURCE_FIELDS = ("user_id", "item_id", "event_type", "ts")
 MAX_ID_LENGTH = 256
 MAX_EVENT_TYPE_LENGTH = 64
@@ -38,13 +41,13 @@ MAX_PROPERTIES_LENGTH = 65536
 TS_UNITS = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0.001}
 NUMBER_PATTERN = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(?i:nan|inf|infinity)$"
 _NUMBER_RE = re.compile(NUMBER_PATTERN)
-_NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 _UTC_TS = pa.timestamp("us", tz="UTC")
 _ASCII_SPACE = " \t\n\v\f\r\x1c\x1d\x1e\x1f"  # the ASCII characters utf8_trim_whitespace trims
 
 REASONS = {
     "non_utf8": "the row is not valid UTF-8",
     "line_too_long": "the line is longer than the configured maximum (default 1 MiB)",
+    "truncated_row": "the row was cut by damage to the file (a truncated or corrupt gzip stream)",
     "malformed_json": "the line is not valid JSON",
     "not_an_object": "the JSON value of the line is not an object",
     "csv_column_count": "the CSV row has a different number of fields than the header",
@@ -59,6 +62,7 @@ REASONS = {
     "bad_value": "value is not a number",
     "value_not_finite": "value is NaN or infinite",
     "bad_properties": "properties is not a JSON object",
+    "bad_position": "position is not a whole number of at least 1",
 }
 
 
@@ -70,68 +74,6 @@ class Rules:
     min_ts: datetime = datetime(1990, 1, 1, tzinfo=UTC)
     max_future: timedelta = timedelta(days=1)
     ts_unit: str | None = None
-
-
-def canonical_json(obj: Any) -> str:
-    """The one text form of a properties object: sorted keys, compact, nulls dropped, UTF-8 kept."""
-    return json.dumps(_drop_nulls(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _drop_nulls(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _drop_nulls(v) for k, v in obj.items() if v is not None}
-    if isinstance(obj, list):
-        return [_drop_nulls(v) for v in obj]
-    return obj
-
-
-def json_object_column(fields: dict[str, pa.Array]) -> pa.Array:
-    """Per row, the canonical JSON object of string `fields` (vectorised; Python only for rows with nulls/escapes)."""
-    names = sorted(fields)
-    n = len(fields[names[0]]) if names else 0
-    if not names:
-        return pa.array(["{}"] * n, pa.string())
-    slow = bool_to_arrow(np.zeros(n, dtype=bool))
-    for name in names:
-        col = fields[name]
-        slow = pc.or_(slow, pc.or_(pc.is_null(col),
-                                   pc.fill_null(pc.match_substring_regex(col, _NEEDS_ESCAPE), bool_scalar(False))))
-    pieces: list[Any] = []
-    for i, name in enumerate(names):
-        pieces += [str_scalar(("{" if i == 0 else ",") + json.dumps(name) + ':"'),
-                   pc.fill_null(fields[name], str_scalar("")), str_scalar('"')]
-    pieces[-1] = str_scalar('"}')
-    fast = pc.binary_join_element_wise(*pieces, str_scalar(""))
-    if not slow.true_count:
-        return fast
-    idx = np.flatnonzero(arrow_to_bool(slow))
-    cols = {name: fields[name].take(idx).to_pylist() for name in names}
-    texts = [canonical_json({name: cols[name][j] for name in names}) for j in range(len(idx))]
-    out = fast.to_pylist()
-    for j, i in enumerate(idx.tolist()):
-        out[i] = texts[j]
-    return pa.array(out, pa.string())
-
-
-def _plain_type(t: pa.DataType) -> bool:
-    """Types whose Python values print as the JSON they came from (no floats: 1 vs 1.0 would depend on the block)."""
-    if pa.types.is_struct(t):
-        return all(_plain_type(t.field(i).type) for i in range(t.num_fields))
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return _plain_type(t.value_type)
-    return pa.types.is_string(t) or pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_null(t)
-
-
-def struct_to_json(col: pa.Array) -> pa.Array | None:
-    """JSON text of a struct column as the slow path would write it, or None when that cannot be guaranteed."""
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
-    if not _plain_type(col.type):
-        return None
-    flat = [col.type.field(i) for i in range(col.type.num_fields)]
-    if flat and all(pa.types.is_string(f.type) for f in flat) and col.null_count == 0:
-        return json_object_column({f.name: col.field(f.name) for f in flat})
-    return pa.array([None if v is None else canonical_json(v) for v in col.to_pylist()], pa.string())
 
 
 def _text(col: pa.Array | None, n: int) -> tuple[pa.Array, pa.Array | None]:
@@ -318,7 +260,7 @@ def validate(columns: dict[str, pa.Array], n: int, rules: Rules, *, ascii_only: 
     """
     checks: list[tuple[str, pa.Array]] = []
     out: dict[str, pa.Array] = {}
-    for name in ("user_id", "item_id", "event_type", "event_id", "session_id"):
+    for name in ("user_id", "item_id", "event_type", "event_id", "session_id", "request_id"):
         raw, bad_type = _text(columns.get(name), n)
         if bad_type is not None:
             checks.append((f"bad_type_{name}", bad_type))
@@ -366,6 +308,11 @@ def validate(columns: dict[str, pa.Array], n: int, rules: Rules, *, ascii_only: 
         checks.append(("bad_properties" if pa.types.is_string(t) or pa.types.is_large_string(t)
                        else "bad_type_properties", bad))
     out["properties"] = props
+
+    position, bad = parse_position(columns.get("position"), n, parse_numbers)
+    if bad is not None:
+        checks.append(("bad_position", bad))
+    out["position"] = position
 
     any_bad = checks[0][1]
     for _, mask in checks[1:]:

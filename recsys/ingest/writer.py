@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from recsys.errors import InputError
 from recsys.events import EVENT_SCHEMA, EVENTS_DIR, PARTITION_KEY, QUARANTINE_DIR
 from recsys.ingest.arrowutil import arrow_to_bool, arrow_to_int, int_to_arrow
+from recsys.ingest.commit import recover_pending
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ def remove_leftovers(lake: Path) -> int:
     """Temp files and staging folders of runs that were killed; safe under the lake lock."""
     removed = 0
     for pattern in (f"{EVENTS_DIR}/{PARTITION_KEY}=*/.*.tmp", f"{QUARANTINE_DIR}/{PARTITION_KEY}=*/.*.tmp",
+                    f"impressions/{PARTITION_KEY}=*/.*.tmp",
                     "_manifests/.*.tmp"):
         for p in lake.glob(pattern):
             p.unlink(missing_ok=True)
@@ -66,6 +68,7 @@ def remove_leftovers(lake: Path) -> int:
     if staging.exists():
         shutil.rmtree(staging, ignore_errors=True)
         removed += 1
+    removed += recover_pending(lake)
     if removed:
         log.warning("removed %d leftovers of an interrupted ingest run in %s", removed, lake)
     return removed

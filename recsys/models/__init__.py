@@ -1,4 +1,9 @@
-"""All recommenders, by name. Classes are imported lazily so `import recsys` stays light."""
+"""All recommenders, by name. Classes are imported lazily so `import recsys` stays light.
+
+`base` holds the `Recommender` contract; one module per model (`popularity`, `itemknn`, `implicit_mf`, `ease`) and
+the `sasrec` package; `params` resolves a model's constructor arguments, `device` picks its device, `history`
+builds live-history rows.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ MODEL_CLASSES: dict[str, str] = {
     "bpr": "recsys.models.implicit_mf:BPR",
     "ease": "recsys.models.ease:EASE",
     "sasrec": "recsys.models.sasrec:SASRec",
+    "content": "recsys.models.content:Content",
 }
 
 

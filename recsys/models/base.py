@@ -10,9 +10,9 @@ from __future__ import annotations
 import inspect
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,9 +20,45 @@ import scipy.sparse as sp
 from recsys.atomic import atomic_directory
 from recsys.data import IdMap, Interactions
 from recsys.errors import ArtifactError, NotFittedError
+from recsys.jsonutil import to_jsonable
 
 ARTIFACT_FORMAT = 1
 Histories = Sequence[Sequence[str] | None]
+FitProgress = Callable[[int, int], None]
+"""``progress(done, total)`` during a fit."""
+
+
+class Recommendations(tuple[np.ndarray, np.ndarray]):
+    """``(item_ids, scores)`` as `Recommender.recommend` returns them, plus ``fallback``: per user, True where the
+    popularity ranking answered (a bool for a single user)."""
+
+    fallback: np.ndarray | bool
+
+    def __new__(cls, item_ids: np.ndarray, scores: np.ndarray, fallback: np.ndarray | bool) -> Recommendations:
+        out = super().__new__(cls, (item_ids, scores))
+        out.fallback = fallback
+        return out
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        return self[0]
+
+    @property
+    def scores(self) -> np.ndarray:
+        return self[1]
+
+    @property
+    def fallback_flags(self) -> list[bool]:
+        """``fallback`` as one bool per user, for one id or a batch."""
+        return [bool(f) for f in np.atleast_1d(self.fallback)]
+
+
+class StateCache(Protocol):
+    """Where a model keeps per-history states between calls (a server attaches one: see `Recommender.state_cache`)."""
+
+    def get(self, window: bytes) -> Any | None: ...
+
+    def put(self, window: bytes, state: Any) -> None: ...
 
 
 class Recommender(ABC):
@@ -35,6 +71,35 @@ class Recommender(ABC):
     name: ClassVar[str] = "base"
     supports_history: ClassVar[bool] = False
     """True when the model can score a user from a live history that was not in training."""
+    early_stopping: ClassVar[bool] = False
+    """True when `fit` early-stops on the validation targets it is given (SASRec). Training fits such a model
+    without the validation period, then refits it on everything for `best_length` (see `recsys.training`);
+    the other models fit on the whole training period and are never shown the validation targets."""
+    length_param: ClassVar[str | None] = None
+    """The hyper-parameter that sets how long the model trains (``"epochs"``, implicit's ``"iterations"``)."""
+    single_thread_blas: ClassVar[bool] = False
+    """True for models fitted by `implicit`: OpenBLAS must run one thread during their fits."""
+    state_cache: StateCache | None = None
+    """Set by a server for models that compute a state from a user's history window (SASRec): the state of a
+    single user's window is kept there until a new event changes the window. None: nothing is kept."""
+    _progress: FitProgress | None = None  # the callback of the fit under way
+
+    # ---------------------------------------------------------------- what a fit reports
+    @property
+    def best_length(self) -> int | None:
+        """The training length (in `length_param` units) that early stopping chose; None without one."""
+        return None
+
+    @property
+    def fitted_device(self) -> str | None:
+        """The device the model was fitted on (``"cpu"``, ``"cuda"``...); None for models without devices."""
+        return None
+
+    def training_lengths(self) -> dict[str, int | float]:
+        """How long the model trained: its `length_param` and any learned counts (``best_epoch``...)."""
+        if self.length_param is None:
+            return {}
+        return {self.length_param: self.get_params()[self.length_param]}
 
     # ---------------------------------------------------------------- subclass hooks
     @abstractmethod
@@ -68,6 +133,11 @@ class Recommender(ABC):
         kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         return [p.name for p in sig.parameters.values() if p.name != "self" and p.kind in kinds]
 
+    def _set_params(self, values: Mapping[str, Any]) -> None:
+        """For `__init__` (``self._set_params(locals())``): store each hyper-parameter unchanged, under its name."""
+        for name in self._param_names():
+            setattr(self, name, values[name])
+
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._param_names()}
 
@@ -76,8 +146,15 @@ class Recommender(ABC):
         return f"{type(self).__name__}({args})"
 
     # ---------------------------------------------------------------- fit
-    def fit(self, data: Interactions, validation: Mapping[str, Sequence[str]] | None = None) -> Self:
-        """Learn from `data`. Returns self."""
+    def fit(
+        self,
+        data: Interactions,
+        validation: Mapping[str, Sequence[str]] | None = None,
+        *,
+        progress: FitProgress | None = None,
+    ) -> Self:
+        """Learn from `data`. Returns self. progress(done, total) is called as the fit advances, by models that
+        train in steps (SASRec: once per epoch; total is the most epochs it may run)."""
         if not isinstance(data, Interactions):
             raise TypeError(f"fit expects recsys.data.Interactions, got {type(data).__name__}")
         if data.n_users == 0 or data.n_items == 0 or data.matrix.nnz == 0:
@@ -93,7 +170,11 @@ class Recommender(ABC):
         else:
             self.sequences_ = [seen.indices[seen.indptr[u]:seen.indptr[u + 1]].astype(np.int64)
                                for u in range(seen.shape[0])]
-        self._fit(data, validation)
+        self._progress = progress
+        try:
+            self._fit(data, validation)
+        finally:
+            self._progress = None
         return self
 
     def _check_fitted(self) -> None:
@@ -116,15 +197,16 @@ class Recommender(ABC):
         exclude: Sequence[str] | Sequence[Sequence[str]] | None = None,
         candidates: Sequence[str] | None = None,
         histories: Histories | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> Recommendations:
         """Top-`k` items for one user id or a batch.
 
         Returns ``(item_ids, scores)``: shapes ``(n, k)`` for a batch, ``(k,)`` for one id. Where fewer than `k`
-        items are eligible, the tail is padded with ``None`` ids and ``-inf`` scores.
+        items are eligible, the tail is padded with ``None`` ids and ``-inf`` scores. The result's ``fallback``
+        says, per user (a bool for one id), who got the popularity ranking: users unknown at training without a
+        usable history (see `is_known`).
         exclude: item ids never to return (one list for all users, or one list per user).
         candidates: rank only these item ids. histories: per user, recent item ids (live events) that a
         history-aware model scores from and that count as seen; ``None`` entries use the training history.
-        Users unknown at training without a usable history get the popularity ranking (see `is_known`).
         """
         self._check_fitted()
         if not isinstance(k, int | np.integer) or k < 1:
@@ -136,48 +218,64 @@ class Recommender(ABC):
             raise ValueError(f"histories has {len(histories)} entries for {n} users")
         uidx = self.users_.index(user_list)
         hist = self._histories(uidx, histories)
+        scores, fallback = self._scores_or_fallback(uidx, hist)
+        if filter_seen:
+            self._mask_seen(scores, uidx, hist if histories is not None else None)
+        self._mask_excluded(scores, exclude)
+        n_eligible = self._mask_candidates(scores, candidates)
+        ids, top = self._top_k(scores, min(k, max(n_eligible, 0)))
+        if ids.shape[1] < k:
+            pad = k - ids.shape[1]
+            ids = np.hstack([ids, np.full((n, pad), None, dtype=object)])
+            top = np.hstack([top, np.full((n, pad), -np.inf, dtype=np.float32)])
+        if single:
+            return Recommendations(ids[0], top[0], bool(fallback[0]))
+        return Recommendations(ids, top, fallback)
 
-        scores = np.empty((n, len(self.items_)), dtype=np.float32)
+    def _scores_or_fallback(self, uidx: np.ndarray, hist: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Scores ``(n, n_items)``: the model's for users it can score (known, or with a usable live history when
+        `supports_history`), the popularity ranking for the others, who are flagged in the returned mask."""
+        scores = np.empty((len(uidx), len(self.items_)), dtype=np.float32)
         can_score = (uidx >= 0) | (np.array([len(h) > 0 for h in hist], dtype=bool) & self.supports_history)
         if can_score.any():
             rows = np.flatnonzero(can_score)
             scores[rows] = self._score(uidx[rows], [hist[r] for r in rows])
         if (~can_score).any():
             scores[~can_score] = self.item_popularity_
+        return scores, ~can_score
 
-        if filter_seen:
-            for r in range(n):
-                if uidx[r] >= 0:
-                    u = uidx[r]
-                    scores[r, self.seen_.indices[self.seen_.indptr[u]:self.seen_.indptr[u + 1]]] = -np.inf
-                if histories is not None and len(hist[r]):
-                    scores[r, hist[r]] = -np.inf
-        if exclude is not None and len(exclude):
-            if isinstance(exclude[0], str):
-                ex = self.items_.index(list(exclude))  # type: ignore[arg-type]
-                scores[:, ex[ex >= 0]] = -np.inf
-            else:
-                if len(exclude) != n:
-                    raise ValueError(f"exclude has {len(exclude)} lists for {n} users")
-                for r, row in enumerate(exclude):
-                    ex = self.items_.index(list(row))
-                    scores[r, ex[ex >= 0]] = -np.inf
-        if candidates is not None:
-            cand = self.items_.index(list(candidates))
-            cand = np.unique(cand[cand >= 0])
-            mask = np.ones(len(self.items_), dtype=bool)
-            mask[cand] = False
-            scores[:, mask] = -np.inf
-            n_eligible = len(cand)
-        else:
-            n_eligible = len(self.items_)
+    def _mask_seen(self, scores: np.ndarray, uidx: np.ndarray, live: list[np.ndarray] | None) -> None:
+        """-inf for each user's training items and, where given, live-history items."""
+        for r, u in enumerate(uidx):
+            if u >= 0:
+                scores[r, self.seen_.indices[self.seen_.indptr[u]:self.seen_.indptr[u + 1]]] = -np.inf
+            if live is not None and len(live[r]):
+                scores[r, live[r]] = -np.inf
 
-        ids, top = self._top_k(scores, min(k, max(n_eligible, 0)))
-        if ids.shape[1] < k:
-            pad = k - ids.shape[1]
-            ids = np.hstack([ids, np.full((n, pad), None, dtype=object)])
-            top = np.hstack([top, np.full((n, pad), -np.inf, dtype=np.float32)])
-        return (ids[0], top[0]) if single else (ids, top)
+    def _mask_excluded(self, scores: np.ndarray, exclude: Sequence[str] | Sequence[Sequence[str]] | None) -> None:
+        """-inf for excluded items: one list for every user, or one list per user."""
+        if exclude is None or not len(exclude):
+            return
+        if isinstance(exclude[0], str):
+            ex = self.items_.index(list(exclude))  # type: ignore[arg-type]
+            scores[:, ex[ex >= 0]] = -np.inf
+            return
+        if len(exclude) != len(scores):
+            raise ValueError(f"exclude has {len(exclude)} lists for {len(scores)} users")
+        for r, row in enumerate(exclude):
+            ex = self.items_.index(list(row))
+            scores[r, ex[ex >= 0]] = -np.inf
+
+    def _mask_candidates(self, scores: np.ndarray, candidates: Sequence[str] | None) -> int:
+        """-inf outside `candidates` (when given); returns how many items stay eligible."""
+        if candidates is None:
+            return len(self.items_)
+        cand = self.items_.index(list(candidates))
+        cand = np.unique(cand[cand >= 0])
+        mask = np.ones(len(self.items_), dtype=bool)
+        mask[cand] = False
+        scores[:, mask] = -np.inf
+        return len(cand)
 
     def similar_items(self, items: str | Sequence[str], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The `k` items most similar to each item (the item itself excluded). Unknown items raise KeyError."""
@@ -233,7 +331,7 @@ class Recommender(ABC):
         if path.exists():
             raise ArtifactError(f"{path} already exists: artifacts are immutable, save to a new directory")
         with atomic_directory(path, replace=False) as tmp:
-            config = {"format": ARTIFACT_FORMAT, "model": self.name, "params": _jsonable(self.get_params())}
+            config = {"format": ARTIFACT_FORMAT, "model": self.name, "params": to_jsonable(self.get_params())}
             (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
             np.save(tmp / "users.npy", self.users_.ids, allow_pickle=False)
             np.save(tmp / "items.npy", self.items_.ids, allow_pickle=False)
@@ -273,13 +371,3 @@ class Recommender(ABC):
             raise ArtifactError(f"cannot load a model from {path}: {err}") from err
         return model
 
-
-def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in params.items():
-        if isinstance(v, np.generic):
-            v = v.item()
-        elif isinstance(v, tuple):
-            v = list(v)
-        out[k] = v
-    return out

@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    from recsys.models.base import Recommender
 
 
 def weights_on(seen: sp.csr_matrix, weighted: sp.csr_matrix) -> np.ndarray:
@@ -46,3 +51,11 @@ def history_rows(
                       shape=(len(users), n_items), dtype=np.float32)
     m.sum_duplicates()
     return m
+
+
+def training_items(model: Recommender, user_id: str) -> list[str]:
+    """The external item ids of `user_id`'s training history in `model`, oldest first ([] for an unknown user)."""
+    u = int(model.users_.index([user_id])[0])
+    if u < 0 or u >= len(model.sequences_):
+        return []
+    return model.items_.external(model.sequences_[u]).tolist()

@@ -18,12 +18,10 @@ from threadpoolctl import threadpool_limits
 
 from recsys.data import Interactions
 from recsys.models.base import Recommender
+from recsys.models.device import resolve_device as device_for
 from recsys.models.history import history_rows, weights_on
 
 log = logging.getLogger(__name__)
-
-DEVICES = ("auto", "cpu", "cuda")
-
 
 def implicit_gpu_available() -> bool:
     """True when implicit was built with CUDA and sees a GPU."""
@@ -36,24 +34,25 @@ def implicit_gpu_available() -> bool:
 
 def resolve_device(device: str) -> str:
     """"auto" -> "cuda" when implicit's GPU build can run, else "cpu"; "cuda" without one is an error."""
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
-    if device == "cpu":
-        return "cpu"
-    if implicit_gpu_available():
-        return "cuda"
-    if device == "cuda":
-        raise ValueError("device='cuda' but implicit has no usable CUDA build here (implicit.gpu.HAS_CUDA is False); "
-                         "use device='cpu' or 'auto'")
-    return "cpu"
+    return device_for(device, gpu_available=implicit_gpu_available, what="implicit",
+                      missing="implicit has no usable CUDA build here (implicit.gpu.HAS_CUDA is False)")
 
 
 class _ImplicitMF(Recommender):
     """Shared parts of the `implicit` factor models: device choice, fitting, factor storage and scoring."""
 
+    single_thread_blas = True
+    length_param = "iterations"
     factors: int
     iterations: int
+    regularization: float
+    random_state: int | None
     device: str
+    num_threads: int
+
+    @property
+    def fitted_device(self) -> str | None:
+        return self.device_
 
     def _factory(self) -> Callable[[bool], Any]:
         """A function use_gpu -> unfitted implicit model. Importing implicit here, outside the BLAS limit, matters:
@@ -97,6 +96,7 @@ class _ImplicitMF(Recommender):
         return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
 
     def _load_state(self, state: Mapping[str, np.ndarray]) -> None:
+        self.device_ = "cpu"  # saved factors are numpy arrays
         self.user_factors_ = state["user_factors"]
         self.item_factors_ = state["item_factors"]
 
@@ -114,6 +114,7 @@ class ALS(_ImplicitMF):
 
     name = "als"
     supports_history = True
+    alpha: float
 
     def __init__(
         self,
@@ -126,13 +127,7 @@ class ALS(_ImplicitMF):
         device: str = "auto",
         num_threads: int = 0,
     ) -> None:
-        self.factors = factors
-        self.regularization = regularization
-        self.alpha = alpha
-        self.iterations = iterations
-        self.random_state = random_state
-        self.device = device
-        self.num_threads = num_threads
+        self._set_params(locals())
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -195,6 +190,7 @@ class BPR(_ImplicitMF):
     """
 
     name = "bpr"
+    learning_rate: float
 
     def __init__(
         self,
@@ -207,13 +203,7 @@ class BPR(_ImplicitMF):
         device: str = "auto",
         num_threads: int = 1,
     ) -> None:
-        self.factors = factors
-        self.learning_rate = learning_rate
-        self.regularization = regularization
-        self.iterations = iterations
-        self.random_state = random_state
-        self.device = device
-        self.num_threads = num_threads
+        self._set_params(locals())
 
     def _check_params(self) -> None:
         super()._check_params()

@@ -33,6 +33,7 @@ class ItemKNN(Recommender):
 
     name = "itemknn"
     supports_history = True
+    single_thread_blas = True
 
     def __init__(
         self,

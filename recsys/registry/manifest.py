@@ -6,7 +6,9 @@ import hashlib
 import importlib.metadata
 import platform
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from recsys.errors import ArtifactError
 
@@ -79,3 +81,24 @@ def library_versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             continue
     return out
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered, immutable version of a model."""
+
+    name: str
+    version: int
+    path: Path
+    manifest: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def artifact(self) -> Path:
+        return self.path / ARTIFACT_DIR
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return dict(self.manifest.get("metrics") or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "path": str(self.path), "manifest": self.manifest}

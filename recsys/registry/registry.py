@@ -5,7 +5,7 @@ Layout::
     REGISTRY/<name>/<version>/{artifact/, manifest.json}   immutable, created by one atomic rename
     REGISTRY/<name>/aliases.json                           {"production": 3, ...}, replaced atomically
     REGISTRY/<name>/decisions.jsonl                        every promotion decision with its numbers
-    REGISTRY/_runs/<run_id>.json                           training run records
+    REGISTRY/_runs/<run_id>.json                           training run records (`recsys.registry.runs`)
 """
 
 from __future__ import annotations
@@ -19,25 +19,30 @@ import math
 import os
 import secrets
 import shutil
-import tempfile
-import time
-from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recsys.errors import ArtifactError, InputError
+from recsys.jsonutil import to_jsonable
+from recsys.registry.files import read_json as _read_json
+from recsys.registry.files import write_json as _write_json
+from recsys.registry.files import write_json_atomic as _write_json_atomic
+from recsys.registry.gate import PromotionDecision, gate, paired_gate
+from recsys.registry.litter import REGISTER_PREFIX, sweep_model_dir, sweep_work
 from recsys.registry.manifest import (
     ARTIFACT_DIR,
     MANIFEST,
     MANIFEST_FORMAT,
+    ModelVersion,
     checksums,
     library_versions,
     validate_name,
     validate_version,
     verify,
 )
+from recsys.workdirs import disown, owned_dir
 
 if TYPE_CHECKING:
     from recsys.models.base import Recommender
@@ -46,49 +51,8 @@ log = logging.getLogger(__name__)
 
 ALIASES = "aliases.json"
 DECISIONS = "decisions.jsonl"
-RUNS_DIR = "_runs"
 PRODUCTION = "production"
 _LOCK = ".lock"
-_STALE_TMP_S = 3600.0
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    """One registered, immutable version of a model."""
-
-    name: str
-    version: int
-    path: Path
-    manifest: dict[str, Any] = field(default_factory=dict, compare=False)
-
-    @property
-    def artifact(self) -> Path:
-        return self.path / ARTIFACT_DIR
-
-    @property
-    def metrics(self) -> dict[str, float]:
-        return dict(self.manifest.get("metrics") or {})
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "path": str(self.path), "manifest": self.manifest}
-
-
-@dataclass
-class PromotionDecision:
-    """The outcome of a promotion request, with the numbers it was based on."""
-
-    name: str
-    version: int
-    alias: str
-    promoted: bool
-    reason: str
-    metric: str
-    candidate_value: float | None = None
-    production_value: float | None = None
-    previous_version: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class Registry:
@@ -196,45 +160,86 @@ class Registry:
         params: Mapping[str, Any] | None = None,
         run_id: str | None = None,
     ) -> ModelVersion:
-        """Store `model` as the next version of `name`. Safe against concurrent registration.
+        """Store `model` as the next version of `name` (see `register_artifact`)."""
+        return self._store(name, model.save, model_name=model.name, params={**model.get_params(), **(params or {})},
+                           metrics=metrics, data=data, run_id=run_id)
 
-        The version is written in a temporary folder and renamed onto its number in one step, so a reader
-        never sees it half-written; two writers racing for the same number retry with the next one.
+    def register_artifact(
+        self,
+        name: str,
+        artifact: Path,
+        *,
+        metrics: Mapping[str, float],
+        data: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> ModelVersion:
+        """Store a saved model folder (`Recommender.save`) as the next version of `name`, by copying it.
+
+        Idempotent per run: when a version of `name` registered by the same `run_id` holds the same files
+        (sha256), that version is returned and nothing is written, so a retried registration step gives the same
+        versions. Safe against concurrent registration: the version is written in a temporary folder and renamed
+        onto its number in one step, so a reader never sees it half-written.
         """
+        try:
+            config = json.loads((Path(artifact) / "config.json").read_text())
+            model_name, saved = str(config["model"]), dict(config.get("params") or {})
+        except (OSError, KeyError, TypeError, json.JSONDecodeError) as err:
+            raise ArtifactError(f"{artifact} is not a saved model folder (config.json: {err})") from err
+        return self._store(name, lambda dest: shutil.copytree(artifact, dest), model_name=model_name,
+                           params={**saved, **(params or {})}, metrics=metrics, data=data, run_id=run_id)
+
+    def _store(self, name: str, write: Callable[[Path], Any], *, model_name: str, params: Mapping[str, Any],
+               metrics: Mapping[str, float], data: Mapping[str, Any] | None, run_id: str | None) -> ModelVersion:
         model_dir = self._model_dir(name)
         model_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=model_dir))
-        try:
-            model.save(tmp / ARTIFACT_DIR)
+        sweep_model_dir(model_dir)
+        with owned_dir(model_dir, REGISTER_PREFIX) as tmp:
+            write(tmp / ARTIFACT_DIR)
             manifest: dict[str, Any] = {
                 "format": MANIFEST_FORMAT,
                 "name": name,
                 "version": None,
-                "model": getattr(model, "name", type(model).__name__),
+                "model": model_name,
                 "created": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
                 "run_id": run_id,
-                "data": _jsonable(dict(data or {})),
-                "params": _jsonable({**model.get_params(), **dict(params or {})}),
-                "metrics": _jsonable(dict(metrics)),
+                "data": to_jsonable(dict(data or {})),
+                "params": to_jsonable(dict(params)),
+                "metrics": to_jsonable(dict(metrics)),
                 "libraries": library_versions(),
                 "files": {f"{ARTIFACT_DIR}/{k}": v for k, v in checksums(tmp / ARTIFACT_DIR).items()},
             }
-            for _attempt in range(1000):
-                number = max(_version_numbers(model_dir), default=0) + 1
-                manifest["version"] = number
-                _write_json(tmp / MANIFEST, manifest)
-                try:
-                    os.rename(tmp, model_dir / str(number))
-                except OSError as err:
-                    if err.errno in (errno.EEXIST, errno.ENOTEMPTY):
-                        continue  # another writer took this number: take the next
-                    raise
-                log.info("registered %s version %d", name, number)
-                return ModelVersion(name, number, model_dir / str(number), manifest)
-            raise ArtifactError(f"could not find a free version number for {name!r}")  # pragma: no cover
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            with self._locked(name):
+                same = self._same_registration(name, run_id, manifest["files"])
+                if same is not None:
+                    log.info("%s version %d already holds run %s's model: not registered again", name,
+                             same.version, run_id)
+                    return same
+                disown(tmp)
+                return self._commit(name, tmp, manifest)
+
+    def _same_registration(self, name: str, run_id: str | None, files: Mapping[str, str]) -> ModelVersion | None:
+        if run_id is None:
+            return None
+        return next((v for v in self.versions(name)
+                     if v.manifest.get("run_id") == run_id and v.manifest.get("files") == dict(files)), None)
+
+    def _commit(self, name: str, tmp: Path, manifest: dict[str, Any]) -> ModelVersion:
+        """Rename `tmp` onto the next free version number (two writers racing for one retry with the next)."""
+        model_dir = self._model_dir(name)
+        for _attempt in range(1000):
+            number = max(_version_numbers(model_dir), default=0) + 1
+            manifest["version"] = number
+            _write_json(tmp / MANIFEST, manifest)
+            try:
+                os.rename(tmp, model_dir / str(number))
+            except OSError as err:
+                if err.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    continue  # another writer took this number: take the next
+                raise
+            log.info("registered %s version %d", name, number)
+            return ModelVersion(name, number, model_dir / str(number), manifest)
+        raise ArtifactError(f"could not find a free version number for {name!r}")  # pragma: no cover
 
     # ---------------------------------------------------------------- aliases and promotion
     def set_alias(self, name: str, alias: str, version: int) -> None:
@@ -262,13 +267,17 @@ class Registry:
         tolerance: float = 0.0,
         force: bool = False,
         reason: str | None = None,
+        paired: Mapping[str, Any] | None = None,
     ) -> PromotionDecision:
         """Move `alias` to `version` if its `metric` is not worse than the current holder's by more than
-        `tolerance` (absolute); `force` skips the gate. The decision is recorded either way."""
+        `tolerance` (absolute); `force` skips the gate. With `paired` (a paired comparison against the current
+        holder on the same users, `recsys.training.compare`), the candidate must not be *significantly* worse by
+        more than `tolerance`, and the decision says whether it is significantly better. Recorded either way. A
+        version whose files fail their checksums is never promoted, forced or not (ArtifactError)."""
         self._check_alias(alias)
         if not math.isfinite(tolerance) or tolerance < 0:
             raise ValueError(f"tolerance must be a non-negative number, got {tolerance}")
-        candidate = self.version(name, validate_version(version))
+        candidate = self._intact(name, validate_version(version), alias)
         with self._locked(name) as model_dir:
             aliases = self.aliases(name)
             current = aliases.get(alias)
@@ -277,24 +286,16 @@ class Registry:
             if current is not None and current != candidate.version:
                 with contextlib.suppress(ArtifactError, InputError):
                     prod_value = _metric(self.version(name, current).manifest, metric)
-            if force:
-                promoted, why = True, reason or "forced: gate skipped"
-            elif current is None:
-                promoted, why = True, f"no version holds {alias!r} yet"
-            elif current == candidate.version:
-                promoted, why = True, f"version {current} already holds {alias!r}"
-            elif cand_value is None:
-                promoted, why = False, f"candidate has no {metric!r} metric; use force to promote anyway"
-            elif prod_value is None:
-                promoted, why = True, f"current {alias} (version {current}) has no {metric!r} metric"
-            elif cand_value >= prod_value - tolerance:
-                promoted, why = True, (f"{metric} {cand_value:.6g} is within {tolerance:g} of or better than "
-                                       f"{prod_value:.6g}")
-            else:
-                promoted, why = False, (f"{metric} {cand_value:.6g} is worse than the current {alias} "
-                                        f"(version {current}) {prod_value:.6g} by more than {tolerance:g}")
+            promoted, why = gate(alias=alias, metric=metric, candidate=candidate.version, current=current,
+                                 candidate_value=cand_value, current_value=prod_value, tolerance=tolerance,
+                                 force=force, reason=reason)
+            improved = False
+            usable = (paired is not None and not force and current is not None and current != candidate.version
+                      and paired.get("production_version") == current and paired.get("metric") == metric)
+            if usable:
+                promoted, improved, why = paired_gate(paired, tolerance)  # type: ignore[arg-type]
             decision = PromotionDecision(name, candidate.version, alias, promoted, why, metric, cand_value,
-                                         prod_value, current)
+                                         prod_value, current, improved, dict(paired) if usable else None)
             if promoted:
                 aliases[alias] = candidate.version
                 _write_json_atomic(model_dir / ALIASES, aliases)
@@ -307,6 +308,15 @@ class Registry:
         log.info("promotion of %s v%d to %s: %s (%s)", name, candidate.version, alias,
                  "promoted" if promoted else "refused", why)
         return decision
+
+    def _intact(self, name: str, version: int, alias: str) -> ModelVersion:
+        """The version, after checking its files against their checksums (no alias ever points at damage)."""
+        candidate = self.version(name, version)
+        try:
+            verify(candidate.path, candidate.manifest)
+        except ArtifactError as err:
+            raise ArtifactError(f"refusing to move {alias!r} of {name!r} to version {version}: {err}") from err
+        return candidate
 
     def rollback(self, name: str, version: int | None = None, *, alias: str = PRODUCTION) -> PromotionDecision:
         """Point `alias` back at `version`, or at the version it held before the current one."""
@@ -339,33 +349,6 @@ class Registry:
         verify(mv.path, mv.manifest)
         return Recommender.load(mv.artifact), mv
 
-    # ---------------------------------------------------------------- runs
-    def record_run(self, run: Mapping[str, Any]) -> str:
-        """Store a training run record as ``_runs/<run_id>.json`` (run_id generated when absent)."""
-        run = dict(run)
-        run_id = run.get("run_id") or (datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3))
-        validate_name(str(run_id), "run id")
-        run["run_id"] = run_id
-        run.setdefault("recorded", datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"))
-        runs = self.root / RUNS_DIR
-        runs.mkdir(parents=True, exist_ok=True)
-        _write_json_atomic(runs / f"{run_id}.json", _jsonable(run))
-        return str(run_id)
-
-    def runs(self) -> list[dict[str, Any]]:
-        """Every run record, oldest first."""
-        folder = self.root / RUNS_DIR
-        if not folder.is_dir():
-            return []
-        records = [_read_json(p) for p in folder.glob("*.json")]
-        return sorted(records, key=lambda r: (str(r.get("recorded", "")), str(r.get("run_id", ""))))
-
-    def run(self, run_id: str) -> dict[str, Any]:
-        path = self.root / RUNS_DIR / f"{validate_name(run_id, 'run id')}.json"
-        if not path.exists():
-            raise InputError(f"no run {run_id!r} in registry {self.root}")
-        return _read_json(path)
-
     # ---------------------------------------------------------------- gc
     def gc(self, keep_last: int = 5, *, dry_run: bool = False) -> list[ModelVersion]:
         """Delete versions other than the newest `keep_last` and every aliased one. Returns what was removed."""
@@ -387,7 +370,9 @@ class Registry:
                         os.rename(path, trash)
                         shutil.rmtree(trash, ignore_errors=True)
                 if not dry_run:
-                    _remove_stale_temp(model_dir)
+                    sweep_model_dir(model_dir, trash=True)
+        if not dry_run:
+            sweep_work(self.root)
         return removed
 
 
@@ -407,60 +392,3 @@ def _metric(manifest: Mapping[str, Any], metric: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError as err:
-        raise ArtifactError(f"{path} is missing; the registry entry is incomplete") from err
-    except (OSError, json.JSONDecodeError) as err:
-        raise ArtifactError(f"{path} is unreadable or not JSON: {err}") from err
-    if not isinstance(data, dict):
-        raise ArtifactError(f"{path} should hold a JSON object")
-    return data
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    with path.open("w") as fh:
-        json.dump(obj, fh, indent=2, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _remove_stale_temp(model_dir: Path) -> None:
-    now = time.time()
-    for p in model_dir.iterdir():
-        if p.name.startswith((".tmp-", ".trash-")) and p.is_dir() and now - p.stat().st_mtime > _STALE_TMP_S:
-            shutil.rmtree(p, ignore_errors=True)
-
-
-def _jsonable(obj: Any) -> Any:
-    """Plain JSON values (numpy scalars/arrays, tuples, paths and dates converted)."""
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | set):
-        return [_jsonable(v) for v in obj]
-    if hasattr(obj, "tolist") and callable(obj.tolist):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, str | int | float | bool) or obj is None:
-        return obj
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, datetime):
-        return obj.isoformat()
-    return str(obj)

@@ -60,7 +60,10 @@ def render_html(report: Mapping[str, Any]) -> str:
         "popularity": _popularity(report, colors),
     }
     template = _ENV.get_template("report.html.j2")
+    from recsys.report.headline import GLOSSARY, better, downloads, headline
+
     return template.render(r=report, names=names, colors=colors, figures=figures, headline=_headline_keys(report),
+                           verdict=headline(report), downloads=downloads(report), glossary=GLOSSARY, better=better,
                            segment_keys=_segment_keys(report), popularity_keys=_popularity_keys(report))
 
 
@@ -105,8 +108,8 @@ def render_all(
     reg = open_registry(registry)
     title_map = load_titles(titles) if titles is not None and not isinstance(titles, Mapping) else titles
     out = Path(out_dir)
-    return [render_report(reg, out / f"{run['run_id']}.html", run_id=str(run["run_id"]),
-                          json_out=out / f"{run['run_id']}.json", titles=title_map)
+    return [render_report(reg, out / f"{run.run_id}.html", run_id=run.run_id,
+                          json_out=out / f"{run.run_id}.json", titles=title_map)
             for run in sorted_runs(reg)]
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_support import (
+from support.airflow_env import (
     AIRFLOW,
     DAGS,
     PG_HOST,

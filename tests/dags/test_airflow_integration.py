@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_support import ADMIN_PASSWORD, ADMIN_USER, AirflowCluster, ApiClient, cluster_env, free_port
+from support.airflow_env import ADMIN_PASSWORD, ADMIN_USER, AirflowCluster, ApiClient, cluster_env, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -88,14 +88,14 @@ def _run_training(cluster: AirflowCluster) -> tuple[ApiClient, str, dict[str, di
 
 
 def _assert_registry(recsys_home: Path, run_id: str) -> None:
-    from recsys.registry import Registry
+    from recsys.registry import Registry, RunStore
 
     registry = Registry(recsys_home / "registry")
     assert sorted(registry.names()) == ["als", "popularity"]
     for name in ("als", "popularity"):
         assert [v.version for v in registry.versions(name)] == [1]
         assert registry.aliases(name) == {"production": 1}
-    record = registry.runs()[-1]
+    record = RunStore(registry.root).latest().to_dict()
     assert record["run_id"].startswith("manual__")  # the registry run carries the Airflow run id
     assert record["data"]["window"] == {"start": "2025-12-08", "end": END}
 
@@ -109,7 +109,11 @@ def test_train_recommenders_on_postgres_via_rest_api(postgres_url: str, make_clu
         assert states.pop("reload_service") == "skipped"  # no service URL configured: skipped, not failed
         assert set(states.values()) == {"success"}, states
         _assert_registry(Path(cluster.env["RECSYS_HOME"]), run_id)
-        assert (Path(cluster.env["RECSYS_HOME"]) / "reports" / "offline-metrics.html").is_file()
+        from recsys.registry import RunStore
+
+        home = Path(cluster.env["RECSYS_HOME"])
+        run_record = RunStore(home / "registry").latest()
+        assert (home / "reports" / f"{run_record.run_id}.html").is_file()  # the report is named after its run
     finally:
         api.close()
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_support import DAGS
+from support.airflow_env import DAGS
 
 START = date(2026, 1, 1)
 ADMIN_TOKEN = "reload-secret"
@@ -103,7 +103,7 @@ def _lake_rows(lake: Path) -> dict[str, int]:
 
 
 def test_ingest_two_days_rerun_then_train(pipeline_home: Path, reload_endpoint: list[dict[str, Any]]) -> None:
-    from recsys.registry import Registry
+    from recsys.registry import Registry, RunStore
 
     dags = _dags()
     ingest, train = dags["ingest_events"], dags["train_recommenders"]
@@ -142,12 +142,12 @@ def test_ingest_two_days_rerun_then_train(pipeline_home: Path, reload_endpoint: 
     for name in ("als", "popularity"):
         assert [v.version for v in registry.versions(name)] == [1]
         assert registry.aliases(name) == {"production": 1}
-    record = registry.runs()[-1]
+    record = RunStore(registry.root).latest().to_dict()
     assert all(record["models"][name]["gate"]["promoted"] for name in ("als", "popularity"))
     split = run.get_task_instance("prepare_split").xcom_pull(task_ids="prepare_split")
     assert (split["start"], split["end"]) == ("2025-12-06", "2026-01-03")
     assert reload_endpoint == [{"path": "/admin/reload", "authorization": f"Bearer {ADMIN_TOKEN}"}]
-    report = pipeline_home / "reports" / "offline-metrics.html"
+    report = pipeline_home / "reports" / f"{record['run_id']}.html"  # named after its run
     assert report.is_file() and record["run_id"] in report.read_text()
 
     # the daily analytics report of 2026-01-02
@@ -181,9 +181,48 @@ def test_quarantine_rate_above_threshold_fails_the_run_loudly(pipeline_home: Pat
     assert 0.2 < _asset_events(rerun.run_id)[0]["quarantine_rate"] < 0.3
 
 
+def test_a_damaged_landing_file_fails_the_gate_naming_it(pipeline_home: Path) -> None:
+    import gzip
+
+    raw = pipeline_home / "landing" / "events-2026-01-01.jsonl"
+    packed = gzip.compress(raw.read_bytes())
+    raw.write_bytes(packed[: len(packed) // 2])  # a gzip cut in half (the reader goes by content, not name)
+
+    run = _ingest_day(_dags()["ingest_events"], START)
+
+    assert run.state == "failed"
+    assert _states(run) == {"landing_files": "success", "ingest": "success", "quality_gate": "failed"}
+    assert _asset_events(run.run_id) == []
+
+
 def test_missing_landing_file_fails_before_ingesting(pipeline_home: Path) -> None:
     run = _ingest_day(_dags()["ingest_events"], START + timedelta(days=10))
 
     assert run.state == "failed"
     assert _states(run)["landing_files"] == "failed"
     assert not (pipeline_home / "lake").exists()
+
+
+def test_register_step_run_twice_for_one_run_returns_the_same_versions(pipeline_home: Path, tmp_path: Path) -> None:
+    """Airflow retries `register` (retries=2): the retry of a run must not register new versions."""
+    from recsys.ingest import ingest
+    from recsys.registry import Registry, RunStore
+    from recsys.training import prepare_split, train_model
+
+    ingest(sorted((pipeline_home / "landing").glob("events-*.jsonl")), pipeline_home / "lake")
+    split = prepare_split(pipeline_home / "lake", tmp_path / "split")
+    trained = [str(train_model(split, m, tmp_path / m, n_boot=50)) for m in ("popularity", "als")]
+    register = _dags()["train_recommenders"].get_task("register").python_callable
+
+    first = register(trained, run_id="scheduled__2026-01-03T03:00:00+00:00")
+    retry = register(trained, run_id="scheduled__2026-01-03T03:00:00+00:00")
+
+    versions = {name: m["version"] for name, m in first["models"].items()}
+    assert versions == {"popularity": 1, "als": 1}
+    assert {name: m["version"] for name, m in retry["models"].items()} == versions
+    assert retry["run_id"] == first["run_id"] == "scheduled__2026-01-03T03-00-00-00-00"
+    registry = Registry(pipeline_home / "registry")
+    assert {name: [v.version for v in registry.versions(name)] for name in versions} == {"popularity": [1], "als": [1]}
+    assert [r.run_id for r in RunStore(registry.root).list()] == [first["run_id"]]
+    other = register(trained, run_id="scheduled__2026-01-04T03:00:00+00:00")  # another run: new versions
+    assert {name: m["version"] for name, m in other["models"].items()} == {"popularity": 2, "als": 2}

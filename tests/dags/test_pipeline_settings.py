@@ -7,9 +7,10 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from recsys_dags.settings import PipelineSettings, load_settings
+from support.airflow_env import DAGS  # noqa: F401  (puts the DAG folder on sys.path)
 
 from recsys.errors import InputError
-from recsys.pipeline_settings import PipelineSettings, load_settings
 
 
 @pytest.fixture(autouse=True)

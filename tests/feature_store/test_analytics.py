@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import ARTIFACTS, assert_not_blank, require_chromium, screenshot
-from lakes import TINY_EVENTS, build_taobao_lake, read_taobao_csv, write_lake
+from support.browser import ARTIFACTS, assert_not_blank, require_chromium, screenshot
+from support.lakes import TINY_EVENTS, build_taobao_lake, read_taobao_csv, write_lake
 from typer.testing import CliRunner
 
 from feature_store.analytics import AnalyticsConfig, analytics_report, render_analytics
@@ -50,8 +50,11 @@ def test_dau_wau_mau_and_stickiness(tiny: dict) -> None:
     assert tiny["dau"] == dau
     assert tiny["wau"] == wau
     assert tiny["mau"] == mau
-    assert tiny["stickiness"]["dau_over_wau"] == pytest.approx(np.mean([dau[d] / wau[d] for d in dau]))
-    assert tiny["stickiness"]["dau_over_mau"] == pytest.approx(np.mean([dau[d] / mau[d] for d in dau]))
+    # Only days whose whole window lies in the range count: from the 7th day for WAU; 14 days are too few for MAU.
+    covered = list(dau)[6:]
+    assert tiny["stickiness"]["dau_over_wau"] == pytest.approx(np.mean([dau[d] / wau[d] for d in covered]))
+    assert tiny["stickiness"]["dau_over_mau"] is None
+    assert any("DAU/MAU stickiness needs 30 days" in w for w in tiny["warnings"])
 
 
 def test_new_vs_returning_looks_before_the_range(tiny: dict) -> None:
@@ -77,7 +80,10 @@ def test_funnel_counts_ordered_steps_within_the_window(tiny: dict) -> None:
     assert f["users"] == [5, 3, 1]
     assert f["conversion"] == pytest.approx([3 / 5, 1 / 3])
     assert f["overall_conversion"] == pytest.approx(1 / 5)
-    assert f["by_category"] == [{"category": "c1", "users": [3, 1, 1]}, {"category": "c2", "users": [3, 2, 0]}]
+    assert f["by_category"] == [
+        {"category": "c1", "users": [3, 1, 1], "conversion": [pytest.approx(1 / 3), 1.0],
+         "overall_conversion": pytest.approx(1 / 3)},
+        {"category": "c2", "users": [3, 2, 0], "conversion": [pytest.approx(2 / 3), 0.0], "overall_conversion": 0.0}]
 
 
 def test_funnel_window_and_steps_are_configurable(tiny_lake: Path) -> None:
@@ -272,3 +278,41 @@ def test_funnel_takes_the_start_that_goes_deepest(tmp_path: Path) -> None:
     assert f["users"] == [3, 1, 1]
     repeat = AnalyticsConfig(funnel_steps=("view", "view"))
     assert analytics_report(lake, date(2024, 1, 1), date(2024, 1, 3), repeat)["funnel"]["users"] == [3, 2]
+
+
+# --- what the report may claim about its range ----------------------------------------------------------------
+
+
+def test_default_range_leaves_out_a_stray_early_day_and_says_so(tmp_path: Path) -> None:
+    stray = ("old", "i1", "view", "2023-06-01 10:00", "c1")  # months before the rest
+    lake = write_lake(tmp_path / "lake", (stray, *TINY_EVENTS))
+    report = analytics_report(lake)
+    assert report["range"]["from"] == "2023-12-31" and report["range"]["to"] == "2024-01-16"
+    assert report["range"]["left_out"] == {"days": 1, "events": 1, "first_day": "2023-06-01",
+                                           "last_day": "2024-01-15"}
+    assert any("leaves out 1 event(s)" in w for w in report["warnings"])
+    explicit = analytics_report(lake, date(2023, 6, 1), date(2024, 1, 16))
+    assert explicit["summary"]["events"] == len(TINY_EVENTS) + 1 and "left_out" not in explicit["range"]
+
+
+def test_unknown_funnel_steps_are_refused_with_the_known_ones(tiny_lake: Path) -> None:
+    with pytest.raises(InputError, match=r"unknown funnel step\(s\) 'checkout'.*known event types: add_to_cart, "
+                                         r"purchase, view"):
+        analytics_report(tiny_lake, START, END, AnalyticsConfig(funnel_steps=("view", "checkout")))
+
+
+def test_short_and_sparse_ranges_warn_and_skip_stickiness(tiny_lake: Path) -> None:
+    report = analytics_report(tiny_lake, date(2024, 1, 1), date(2024, 1, 4))
+    assert report["stickiness"]["dau_over_wau"] is None and report["stickiness"]["dau_over_mau"] is None
+    text = " ".join(report["warnings"])
+    assert "covers 3 day(s)" in text and "sparse data" in text
+
+
+def test_previous_period_compares_with_the_window_before(tiny_lake: Path) -> None:
+    report = analytics_report(tiny_lake, date(2024, 1, 8), date(2024, 1, 15))
+    prev = report["previous_period"]
+    # 2024-01-01 .. 2024-01-07: 8 events by u1, u2, r; DAU 2, 2, 1 then four empty days.
+    assert prev["previous"] == {"from": "2024-01-01", "to": "2024-01-08", "events": 8, "users": 3,
+                                "mean_dau": pytest.approx(5 / 7)}
+    assert prev["change"]["events"] == pytest.approx((6 - 8) / 8)
+    assert analytics_report(tiny_lake, date(2023, 12, 31), date(2024, 1, 16))["previous_period"] is None

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from lakes import TINY_EVENTS, Event, ts, write_lake
+from support.lakes import TINY_EVENTS, Event, ts, write_lake
 from typer.testing import CliRunner
 
 from feature_store.definitions import FEATURES, features_for

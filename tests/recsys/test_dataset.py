@@ -21,7 +21,7 @@ def events(rows):
         "event_id": [r[0] for r in rows], "user_id": [r[1] for r in rows], "item_id": [r[2] for r in rows],
         "event_type": [r[3] for r in rows],
         "ts": pd.to_datetime([T0 + timedelta(minutes=r[4]) for r in rows]).astype("datetime64[us, UTC]"),
-        "value": [r[5] for r in rows], "session_id": None, "properties": None,
+        "value": [r[5] for r in rows], "session_id": None, "properties": None, "request_id": None, "position": None,
     })
 
 

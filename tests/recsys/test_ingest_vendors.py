@@ -23,9 +23,9 @@ NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def _events(lake: Path) -> list[dict]:
-    rows = duckdb.sql(f"select * from read_parquet('{lake}/events/*/*.parquet') order by ts, event_id").fetchall()
-    names = ["event_id", "user_id", "item_id", "event_type", "ts", "value", "session_id", "properties", "dt"]
-    return [dict(zip(names, r, strict=True)) for r in rows]
+    cols = "event_id, user_id, item_id, event_type, ts, value, session_id, properties"
+    rel = duckdb.sql(f"select {cols} from read_parquet('{lake}/events/*/*.parquet') order by ts, event_id")
+    return [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
 
 
 def _quarantine(lake: Path) -> list[tuple[int, str]]:

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from serving_support import sequences
+from support.service import sequences
 
 from recsys.data import Interactions
 from recsys.models import create_model

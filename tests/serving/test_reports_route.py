@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from serving_support import client_of
+from support.service import client_of
 
-from recsys.registry import Registry
+from recsys.registry import RunStore
 from recsys.report import render_report
 from serving.reports import configure_reports, router
 from serving.settings import Settings
@@ -70,7 +70,7 @@ def test_list_latest_and_run_pages_from_the_registry(trained: tuple[Path, list[d
         assert f'<meta name="recsys-run-id" content="{first}">' in page.text
 
         numbers = client.get(f"/reports/{first}", params={"format": "json"}).json()
-        record = Registry(registry).run(first)
+        record = RunStore(registry).get(first).to_dict()
         assert numbers["run_id"] == first
         for name, entry in record["models"].items():
             assert numbers["models"][name]["metrics"] == entry["metrics"]
@@ -89,11 +89,10 @@ def test_a_new_run_shows_up_without_restart(trained: tuple[Path, list[dict[str, 
     configure_reports(app, registry=copy)
     with client_of(app) as client:
         assert client.get("/reports/latest").headers["x-report-run"] == results[-1]["run_id"]
-        reg = Registry(copy)
-        run = reg.run(results[0]["run_id"])
-        run["run_id"] = "zz-later-run"
-        run.pop("recorded")
-        reg.record_run(run)
+        store = RunStore(copy)
+        run = store.get(results[0]["run_id"])
+        run.run_id, run.recorded = "zz-later-run", None
+        store.save(run)
         latest = client.get("/reports/latest")
         assert latest.headers["x-report-run"] == "zz-later-run"
         assert client.get("/reports").json()["latest"] == "zz-later-run"

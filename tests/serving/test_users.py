@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
-import time
 
 import pytest
-import redis
-from serving_support import client_of, free_port, settings_for
+from support.redis_server import PrivateRedis, needs_redis
+from support.service import client_of, settings_for
 
 from recsys.forget import trained_before
 from recsys.identity import add_links, lake_resolution
@@ -107,36 +105,14 @@ def test_models_trained_after_an_erasure_are_not_masked():
     assert trained_before(None, "2026-01-02T00:00:00Z")  # unknown creation time: assume the model saw the user
 
 
-@pytest.fixture
-def private_redis(tmp_path):
-    """A redis-server of this test's own, on a free port (the test stops it to make the store fail)."""
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    proc = subprocess.Popen([exe, "--port", str(port), "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield proc, f"redis://127.0.0.1:{port}/0"
-    if proc.poll() is None:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def test_identify_and_erasure_while_the_online_store_is_down(registry, tmp_path, private_redis):
-    proc, url = private_redis
+@needs_redis
+def test_identify_and_erasure_while_the_online_store_is_down(registry, tmp_path):
     lake = tmp_path / "lake"
-    settings = settings_for(registry, admin_token=TOKEN, lake=lake, online_store_url=url)
+    server = PrivateRedis().start()
+    settings = settings_for(registry, admin_token=TOKEN, lake=lake, online_store_url=server.url)
     with client_of(create_app(settings)) as client:
         assert client.post("/identify", json={"alias": "anon-1", "user_id": "u1"}).json()["live"] is True
-        proc.terminate()
-        proc.wait(timeout=10)
+        server.kill()
         r = client.post("/identify", json={"alias": "anon-2", "user_id": "u2"})
         assert r.status_code == 200 and r.json()["live"] is False  # kept in the lake
         assert lake_resolution(lake) == {"anon-1": "u1", "anon-2": "u2"}

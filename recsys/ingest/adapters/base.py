@@ -17,6 +17,7 @@ from typing import Any
 from recsys.errors import InputError
 from recsys.ingest.mapping import EventChunk, EventRows, open_parquet
 from recsys.ingest.readers import BLOCK_BYTES, iter_lines, raw_text
+from recsys.ingest.readers.blocks import long_line_text
 
 ECOMMERCE_EVENTS: dict[str, str] = {
     # Segment / RudderStack / PostHog e-commerce spec (v2)
@@ -105,10 +106,10 @@ class AdapterReader:
         row = 0
         for lines, long in iter_lines(path, self.block_bytes):
             rows = EventRows()
-            for pos, head, length in long:
-                rows.reject(row + 1 + pos, "line_too_long", raw_text(head) + f"...[{length} bytes]")
+            for k, (pos, long_line) in enumerate(long):
+                rows.reject(row + 1 + pos + k, long_line.reason, long_line_text(long_line))
             rows.records += len(long)
-            longpos = {pos + k for k, (pos, _, _) in enumerate(long)}
+            longpos = {pos + k for k, (pos, _) in enumerate(long)}
             numbers = [r for r in range(row + 1, row + 1 + len(lines) + len(long)) if r - row - 1 not in longpos]
             row += len(lines) + len(long)
             for number, line in zip(numbers, lines, strict=True):

@@ -1,0 +1,92 @@
+"""`run_training`: split, train every model, register (what ``recsys train`` calls)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from recsys.errors import InputError
+from recsys.models.params import epochs_for, model_class, model_params
+from recsys.registry.litter import TRAIN_PREFIX, sweep_work, work_root
+from recsys.training.register import register_models
+from recsys.training.steps import Progress, prepare_split, train_model
+from recsys.workdirs import owned_dir
+
+
+def run_training(
+    lake: Path,
+    registry: Path,
+    *,
+    models: Sequence[str],
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    split: str = "loo",
+    start: date | None = None,
+    end: date | None = None,
+    seed: int = 0,
+    cutoff: datetime | None = None,
+    weights: dict[str, float] | None = None,
+    rating_threshold: float | None = None,
+    device: str = "auto",
+    epochs: int | Mapping[str, int] | None = None,
+    promote: bool = False,
+    metric: str = "ndcg@10",
+    tolerance: float = 0.0,
+    refit: bool = True,
+    work_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Split the lake, train and evaluate every model of `models`, register them (and gate them into production
+    with `promote`). `params` maps a model to its hyper-parameters; an int `epochs` applies to the models that have
+    an ``epochs`` hyper-parameter (neural ones), a mapping sets it per model; `refit` as in `train_model`.
+    progress(stage, done, total) follows the work (the CLI renders it). Returns `register_models`' dict."""
+    models = list(dict.fromkeys(models))
+    if not models:
+        raise InputError("no models to train: give at least one (e.g. --models popularity,als)")
+    params = dict(params or {})
+    for name in params:
+        if name not in models:
+            raise InputError(f"parameters given for {name!r}, which is not among the models trained "
+                             f"({', '.join(models)})")
+    for m in models:  # content-based models read the lake's catalogue unless told otherwise
+        if "catalog" in model_class(m)._param_names() and (Path(lake) / "items" / "items.parquet").is_file():
+            params[m] = {"catalog": str(lake), **(params.get(m) or {})}
+    per_model_epochs = {m: epochs_for(m, epochs) for m in models}
+    for m in models:  # fail fast, before any work, on a bad model name or parameter
+        model_params(m, params.get(m), device=device, epochs=per_model_epochs[m], seed=seed)
+    if not Path(lake).exists():
+        raise InputError(f"lake {lake} does not exist: ingest events first (`recsys ingest ... --lake {lake}`)")
+
+    report = progress or _silent
+    with _work_dir(work_dir, Path(registry)) as work:
+        report("split", 0, 1)
+        split_dir = prepare_split(Path(lake), work / "split", split=split, start=start, end=end, cutoff=cutoff,
+                                  weights=weights, rating_threshold=rating_threshold)
+        report("split", 1, 1)
+        trained = []
+        for m in models:
+            trained.append(train_model(split_dir, m, work / "trained" / m, params=dict(params.get(m) or {}),
+                                       device=device, epochs=per_model_epochs[m], seed=seed, refit=refit,
+                                       progress=progress))
+        report("register", 0, 1)
+        result = register_models(trained, Path(registry), promote=promote, metric=metric, tolerance=tolerance)
+        report("register", 1, 1)
+    return result
+
+
+def _silent(stage: str, done: int, total: int) -> None:
+    """No progress reporting."""
+
+
+@contextmanager
+def _work_dir(work_dir: Path | None, registry: Path) -> Iterator[Path]:
+    """The caller's folder (kept), or an owned one under the registry that a killed run does not leave behind."""
+    if work_dir is not None:
+        Path(work_dir).mkdir(parents=True, exist_ok=True)
+        yield Path(work_dir)
+        return
+    sweep_work(registry)
+    with owned_dir(work_root(registry), TRAIN_PREFIX) as tmp:
+        yield tmp
