@@ -31,11 +31,12 @@ from recsys.atomic import write_text_atomic
 from recsys.errors import InputError
 from recsys.events import EVENTS_DIR, MANIFESTS_DIR, PARTITION_KEY, QUARANTINE_DIR
 from recsys.identity import MAX_ID_LENGTH, id_bytes, ids_of, remove_ids
+from recsys.impressions import IMPRESSIONS_DIR
 from recsys.ingest.writer import lake_lock
 
 log = logging.getLogger(__name__)
 
-IMPRESSIONS_DIR = "impressions"
+
 ERASURES_DIR = "_erasures"
 DATASETS = (EVENTS_DIR, IMPRESSIONS_DIR)
 
