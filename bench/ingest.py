@@ -5,9 +5,13 @@ and then, each in its own process so that peak RSS is per job:
 
 - bare-csv:  ``pq.write_table(pyarrow.csv.read_csv(csv))`` (no validation, no dedupe, no partitioning);
 - ours-csv:  ``ingest([csv], lake, fmt="csv")`` (validation, dedupe, day partitions, quarantine, manifest);
-- ours-jsonl (optional, --jsonl): ``ingest(daily jsonl files, lake)``, the generator's own output format.
+- ours-jsonl (optional, --jsonl): ``ingest(daily jsonl files, lake)``, the generator's own output format;
+- ours-nested (optional, --nested, implies --jsonl): the same events as session records, one JSON object per
+  session holding an ``events`` array, through ``--explode events`` and dotted ``--map`` paths (goal: at least
+  half the flat JSONL rate).
 
-Usage: ``python bench/ingest.py [--sizes 1000000 10000000] [--jsonl] [--workdir DIR] [--out bench/results/ingest.json]``
+Usage: ``python bench/ingest.py [--sizes 1000000 10000000] [--jsonl] [--nested] [--workdir DIR]
+[--out bench/results/ingest.json]``
 Prints a table and writes JSON (and a Markdown table next to it) with the machine description.
 """
 
@@ -60,6 +64,41 @@ print(json.dumps({"seconds": time.perf_counter() - t, "rows": r.rows_written, "r
                   "quarantined": r.rows_quarantined, "duplicates": r.duplicates,
                   "peak_rss_mb": PEAK()}))
 """
+
+
+NESTED = PEAK + """
+import json, sys, time
+from pathlib import Path
+from recsys.ingest import ingest
+from recsys.ingest.arrowutil import prefer_jemalloc
+from recsys.ingest.mapping import MapSpec
+prefer_jemalloc()
+spec = MapSpec({"user_id": "user_id", "session_id": "session_id", **{f: "events." + f for f in
+               ("event_id", "item_id", "event_type", "ts", "value", "properties")}}, explode="events")
+t = time.perf_counter()
+r = ingest([Path(p) for p in sys.argv[2:]], Path(sys.argv[1]), spec=spec)
+print(json.dumps({"seconds": time.perf_counter() - t, "rows": r.rows_written, "rows_read": r.rows_read,
+                  "records_read": r.records_read, "quarantined": r.rows_quarantined, "duplicates": r.duplicates,
+                  "peak_rss_mb": PEAK()}))
+"""
+
+
+def make_sessions(files: list[Path], out: Path) -> int:
+    """The generator's events as session records (one object per user session of a day, holding its events in
+    order); returns the number of records."""
+    records = 0
+    with open(out, "w", encoding="utf-8") as dst:
+        for f in files:
+            sessions: dict[tuple[str, str], list[dict]] = {}
+            with open(f, encoding="utf-8") as src:
+                for line in src:
+                    e = json.loads(line)
+                    sessions.setdefault((e.pop("user_id"), e.pop("session_id")), []).append(e)
+            for (user, session), events in sessions.items():
+                dst.write(json.dumps({"user_id": user, "session_id": session, "events": events},
+                                     separators=(",", ":")) + "\n")
+            records += len(sessions)
+    return records
 
 
 def machine() -> dict:
@@ -127,6 +166,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     ap.add_argument("--jsonl", action="store_true", help="also ingest the generator's JSONL files")
+    ap.add_argument("--nested", action="store_true", help="also ingest the same events as nested session records")
     ap.add_argument("--repeat", type=int, default=1, help="runs per job; the best time is kept")
     ap.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: a temp dir, removed)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "ingest.json")
@@ -145,14 +185,20 @@ def main() -> None:
                   f"({csv_path.stat().st_size / 2**20:.0f} MiB CSV)", file=sys.stderr)
             jobs = [("bare pyarrow csv->parquet", BARE, [str(csv_path), str(work / "bare.parquet")]),
                     ("recsys ingest csv", OURS, ["csv", str(work / "lake-csv"), str(csv_path)])]
-            if args.jsonl:
+            if args.jsonl or args.nested:
                 jobs.append(("recsys ingest jsonl", OURS, ["jsonl", str(work / "lake-jsonl"), *map(str, files)]))
             row: dict = {"events": events, "csv_mib": round(csv_path.stat().st_size / 2**20, 1), "jobs": {}}
+            if args.nested:
+                sessions = work / f"sessions-{n}.jsonl"
+                row["session_records"] = make_sessions(files, sessions)
+                row["sessions_mib"] = round(sessions.stat().st_size / 2**20, 1)
+                jobs.append(("recsys ingest nested sessions", NESTED, [str(work / "lake-nested"), str(sessions)]))
             for name, code, argv in jobs:
                 best = None
                 for _ in range(args.repeat):
                     shutil.rmtree(work / "lake-csv", ignore_errors=True)
                     shutil.rmtree(work / "lake-jsonl", ignore_errors=True)
+                    shutil.rmtree(work / "lake-nested", ignore_errors=True)
                     res = run_job(code, argv)
                     if best is None or res["seconds"] < best["seconds"]:
                         best = res
@@ -163,8 +209,12 @@ def main() -> None:
                       f"peak RSS {best['peak_rss_mb']:8.0f} MiB", file=sys.stderr)
             bare = row["jobs"]["bare pyarrow csv->parquet"]["seconds"]
             row["ratio_ours_csv_vs_bare"] = round(bare / row["jobs"]["recsys ingest csv"]["seconds"], 3)
+            if args.nested:
+                flat = row["jobs"]["recsys ingest jsonl"]["seconds"]
+                nested = row["jobs"]["recsys ingest nested sessions"]["seconds"]
+                row["ratio_nested_vs_flat_jsonl"] = round(flat / nested, 3)
             results["runs"].append(row)
-            for f in [*files, csv_path]:
+            for f in [*files, csv_path, work / f"sessions-{n}.jsonl"]:
                 f.unlink(missing_ok=True)
     finally:
         if args.workdir is None:
@@ -190,6 +240,8 @@ def markdown(results: dict) -> str:
     for run in results["runs"]:
         for name, job in run["jobs"].items():
             ratio = f"{run['ratio_ours_csv_vs_bare']:.2f}x" if name == "recsys ingest csv" else ""
+            if name == "recsys ingest nested sessions":
+                ratio = f"{run['ratio_nested_vs_flat_jsonl']:.2f}x of flat jsonl"
             lines.append(f"| {run['events']:,} | {name} | {job['seconds']:.2f} | {job['events_per_s']:,} | "
                          f"{job['peak_rss_mb']:.0f} | {ratio} |")
     return "\n".join(lines) + "\n"

@@ -21,6 +21,7 @@ import duckdb
 from recsys.commits import committed_files
 from recsys.errors import InputError
 from recsys.events import EVENTS_DIR, PARTITION_KEY
+from recsys.identity import link_files, resolution_table
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +92,29 @@ def lake_connection(
         lower = [f"{PARTITION_KEY} >= {_literal(_day(start).isoformat())}", f"ts >= {_ts_literal(start)}"]
     if end is not None:
         upper = [f"{PARTITION_KEY} <= {_literal(_day(end).isoformat())}", f"ts < {_ts_literal(end)}"]
+    user, join = _identity_join(con, lake)
     source = f"""
-        SELECT event_id, user_id, item_id, event_type, ts, value, session_id, properties,
-               CAST(ts AS DATE) AS day,
-               CASE WHEN json_valid(properties) THEN json_extract_string(properties, '$.category') END AS category
+        SELECT e.event_id, {user}, e.item_id, e.event_type, e.ts, e.value, e.session_id, e.properties,
+               CAST(e.ts AS DATE) AS day,
+               CASE WHEN json_valid(e.properties) THEN json_extract_string(e.properties, '$.category') END AS category
         FROM read_parquet({_parquet_files(lake, committed)}, hive_partitioning = true,
-                          hive_types = {{'{PARTITION_KEY}': VARCHAR}})"""
+                          hive_types = {{'{PARTITION_KEY}': VARCHAR}}) AS e{join}"""
     cond = " AND ".join(lower + upper)
     con.execute(f"CREATE VIEW events AS {source} WHERE {cond}")
     # `history`: everything before the window's end, for "first seen" questions that look past its start.
     con.execute(f"CREATE VIEW history AS {source} WHERE {' AND '.join(upper)}")
     log.debug("lake view over %s: %s", lake, cond)
     return con
+
+
+def _identity_join(con: duckdb.DuckDBPyConnection, lake: Path) -> tuple[str, str]:
+    """The user id column and join that resolve ids through the lake's identity map (`recsys.identity`)."""
+    mapping = resolution_table(lake) if link_files(lake) else None
+    if mapping is None or mapping.num_rows == 0:
+        return "e.user_id", ""
+    con.register("identity_map", mapping)
+    return ("COALESCE(identity_map.user_id, e.user_id) AS user_id",
+            " LEFT JOIN identity_map ON e.user_id = identity_map.alias")
 
 
 def _day(bound: date | datetime) -> date:

@@ -14,6 +14,7 @@ import pyarrow.dataset as ds
 from recsys.commits import committed_files
 from recsys.errors import InputError
 from recsys.events import EVENT_SCHEMA, EVENTS_DIR, PARTITION_KEY
+from recsys.identity import resolve_users
 
 
 def events_dataset(lake: str | Path) -> ds.Dataset:
@@ -40,7 +41,8 @@ def read_events(
     end: date | None = None,
     columns: list[str] | None = None,
 ) -> pa.Table:
-    """Events with ``start <= dt < end`` (UTC dates; either bound optional), in the canonical schema."""
+    """Events with ``start <= dt < end`` (UTC dates; either bound optional), in the canonical schema; user ids
+    resolved through the lake's identity map (`recsys.identity`)."""
     dataset = events_dataset(lake)
     expr = None
     if start is not None:
@@ -49,4 +51,4 @@ def read_events(
         upper = ds.field(PARTITION_KEY) < end.isoformat()
         expr = upper if expr is None else expr & upper
     cols = columns or EVENT_SCHEMA.names
-    return dataset.to_table(columns=cols, filter=expr)
+    return resolve_users(dataset.to_table(columns=cols, filter=expr), lake)

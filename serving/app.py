@@ -37,6 +37,8 @@ from serving.resilience import resilient, watch_store
 from serving.routes import router
 from serving.settings import Settings, get_settings
 from serving.ui import install_ui
+from serving.users import router as users_router
+from serving.users import start_identities
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalog = catalog_services(store, settings.lake, refresh_s=settings.catalog_refresh_s,
                                    explore_share=settings.explore_share, explore_days=settings.explore_days)
         await run_in_threadpool(catalog.rules.refresh)
+        identities = await run_in_threadpool(start_identities, settings)
         app.state.service = ServiceState(settings, holder, store, EventSink(settings.landing_folder), metrics,
-                                         catalog)
+                                         catalog, identities)
         app.state.online = OnlineEval(ExperimentRouter(settings.registry, holder, settings.experiments_poll_s),
                                       ImpressionLog(settings.landing_folder, settings.impression_flush_s)
                                       if settings.log_impressions else None)
@@ -105,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports_router)
     app.include_router(experiments_router)
     app.include_router(analytics_router)
+    app.include_router(users_router)
     install_ui(app)
 
     @app.exception_handler(RecsysError)

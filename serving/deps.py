@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request, status
 
@@ -24,6 +24,7 @@ class ServiceState:
     sink: EventSink
     metrics: ServiceMetrics
     catalog: CatalogServices | None = None
+    identities: Any = None  # serving.users.IdentityView: the lake's identity map as this worker read it
 
 
 async def get_service(request: Request) -> ServiceState:

@@ -33,6 +33,7 @@ from serving.schemas import (
     Recommendations,
     SimilarItems,
 )
+from serving.users import resolve_records, serving_ids
 
 router = APIRouter()
 MAX_K = 1000
@@ -61,10 +62,11 @@ def _recommend(svc: ServiceState, lm: LoadedModel, users: list[str], k: int, exc
     model = lm.model
     view = svc.catalog.rules.view() if svc.catalog is not None else EMPTY_VIEW
     candidates = candidates_for(view, lm, filters)
-    live, degraded = live_histories(svc, users)
-    histories = [live.get(u) or None for u in users]
+    model_users, people = serving_ids(svc, lm, users)  # stitched ids resolved, erased ones masked
+    live, degraded = live_histories(svc, people)
+    histories = [live.get(u) or None for u in people]
     try:
-        ids, scores = result = model.recommend(users, fetch_size(k, filters, len(model.items_)),
+        ids, scores = result = model.recommend(model_users, fetch_size(k, filters, len(model.items_)),
                                                filter_seen=exclude_seen, exclude=with_hidden(view, exclude),
                                                candidates=candidates,
                                                histories=histories if any(h is not None for h in histories) else None)
@@ -216,7 +218,7 @@ async def post_events(
     except OSError as err:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                             f"the events could not be stored durably ({err}); nothing was accepted: retry") from None
-    degraded = await run_in_threadpool(store_updated, svc, records)
+    degraded = await run_in_threadpool(lambda: store_updated(svc, resolve_records(svc, records)))
     svc.metrics.events.inc(len(records))
     return EventsAccepted(accepted=len(records), landing_file=str(path), degraded=degraded or None)
 

@@ -79,6 +79,13 @@ class Settings(BaseSettings):
         return self.lake_dir or self.registry.resolve().parent / "lake"
 
     @property
+    def identity_lake(self) -> Path | None:
+        """Lake of POST /identify links and DELETE /users erasures: `lake`, else `lake_dir`, else lake/ next to the
+        registry when it exists (None: the service keeps links in the online store only)."""
+        explicit = self.lake or self.lake_dir
+        return explicit if explicit is not None else (self.lake_folder if self.lake_folder.is_dir() else None)
+
+    @property
     def landing_folder(self) -> Path:
         return self.landing_dir or self.registry.resolve().parent / "landing"
 

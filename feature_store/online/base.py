@@ -52,6 +52,10 @@ class OnlineStore(ABC):
                      ) -> dict[str, dict[str, Any]]:
         """``{key: {name: value}}`` for the keys that have features (all names, or only `names`)."""
 
+    def forget_users(self, user_ids: Sequence[str]) -> int:
+        """Delete the users' histories and features (erasure); returns how many entries went."""
+        raise NotImplementedError(f"{type(self).__name__} cannot erase users")
+
     @abstractmethod
     def close(self) -> None:
         """Release connections."""

@@ -99,6 +99,10 @@ class RedisOnlineStore(OnlineStore):
                 out[key] = feats
         return out
 
+    def forget_users(self, user_ids: Sequence[str]) -> int:
+        keys = [self._hist_key(u) for u in user_ids] + [self._feat_key("user", u) for u in user_ids]
+        return int(self._r.delete(*keys)) if keys else 0
+
     def clear(self) -> int:
         """Delete every key under this store's prefix (tests and resets); returns how many were removed."""
         n = 0

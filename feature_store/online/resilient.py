@@ -113,6 +113,30 @@ class ResilientStore(OnlineStore):
     def put_features(self, entity: str, rows: Mapping[str, Mapping[str, Any]]) -> None:
         self._write(("features", (entity, dict(rows)), len(rows)))
 
+    def forget_users(self, user_ids: Sequence[str]) -> int:
+        """Erase users: their writes waiting for replay are dropped first (they must not come back), then the
+        backend is erased; StoreUnavailable while it is down (the erasure must be run again)."""
+        ids = {str(u) for u in user_ids}
+        with self._lock:
+            kept: deque[tuple[str, Any, int]] = deque()
+            for kind, payload, _ in self._pending:
+                if kind == "events":
+                    payload = [e for e in payload if str(e.get("user_id")) not in ids]
+                elif payload[0] == "user":
+                    payload = (payload[0], {k: v for k, v in payload[1].items() if k not in ids})
+                n = len(payload) if kind == "events" else len(payload[1])
+                if n:
+                    kept.append((kind, payload, n))
+            self._pending = kept
+            self._pending_rows = sum(op[2] for op in kept)
+            if not self._up:
+                raise self._down_error()
+        try:
+            return self.inner.forget_users(user_ids)
+        except self._transient as err:
+            self._mark_down(err)
+            raise self._down_error() from err
+
     def _write(self, op: tuple[str, Any, int]) -> None:
         with self._lock:
             if not self._up:

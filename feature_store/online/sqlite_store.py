@@ -109,6 +109,24 @@ class SQLiteOnlineStore(OnlineStore):
                     out.setdefault(key, {})[name] = json.loads(value)
         return out
 
+    def forget_users(self, user_ids: Sequence[str]) -> int:
+        ids = [str(u) for u in user_ids]
+        n = 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start:start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    n += self._db.execute(f"DELETE FROM events WHERE user_id IN ({marks})", chunk).rowcount
+                    n += self._db.execute(f"DELETE FROM features WHERE entity = 'user' AND key IN ({marks})",
+                                          chunk).rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return n
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -24,11 +24,14 @@ import pyarrow as pa
 from recsys.commits import manifest_path, part_name
 from recsys.errors import DamagedSourceError, InputError
 from recsys.events import EVENT_SCHEMA, EVENTS_DIR, PARTITION_KEY
+from recsys.identity import add_links
 from recsys.ingest.commit import pending_run
 from recsys.ingest.counts import RowCounts
+from recsys.ingest.mapping import MapSpec, chunk_records, event_keys
 from recsys.ingest.readers import BLOCK_BYTES, Chunk
 from recsys.ingest.sources import Source, expand_sources, resolve
-from recsys.ingest.validate import FIELDS, TS_UNITS, Rules, derive_event_ids, validate
+from recsys.ingest.transform import SourceReader, prepare
+from recsys.ingest.validate import TS_UNITS, Rules, derive_event_ids, validate
 from recsys.ingest.writer import (
     PartitionBuffer,
     QuarantineWriter,
@@ -51,10 +54,12 @@ class SourceStats:
     format: str
     quarantine_file: str | None = None
     rows_read: int = 0
+    records_read: int = 0
     rows_accepted: int = 0
     rows_quarantined: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    identity_links: int = 0
     error: str | None = None  # the source is damaged: rows before the damage were ingested, the rest was not read
 
 
@@ -64,9 +69,11 @@ class IngestReport(RowCounts):
 
     run_id: str
     lake: str
+    records_read: int = 0  # source records the rows_read events came from
     sources: list[SourceStats] = field(default_factory=list)
     synthetic_ts: bool = False
     notes: list[str] = field(default_factory=list)
+    identity_links: int = 0
     impressions: dict | None = None
     """Counts of the impression logs among the sources (recsys.ingest.impressions), None when there were none."""
     errors: list[str] = field(default_factory=list)  # one line per damaged source
@@ -78,6 +85,9 @@ class IngestReport(RowCounts):
     def conserved(self) -> bool:
         """Events and impressions alike: no row lost."""
         return super().conserved and (self.impressions is None or bool(self.impressions["conserved"]))
+
+    def to_dict(self) -> dict:
+        return super().to_dict() | {"events_produced": self.rows_read}  # made from the records_read records
 
 
 def source_key(path: Path) -> str:
@@ -107,31 +117,28 @@ def ingest(
     block_bytes: int = BLOCK_BYTES,
     fast: bool = True,
     on_rows: Callable[[str, int], None] | None = None,
+    spec: MapSpec | None = None,
 ) -> IngestReport:
     """Ingest `sources` into `lake`; see the module doc. Every source is checked before anything is written.
 
     `mapping` maps canonical field -> source column (``{"user_id": "userId"}``); `ts_unit` is the unit of
     numeric timestamps (s, ms, us, ns; guessed per value from its magnitude when None); `now` anchors the
     "not in the future" rule (default: the wall clock). `fast=False` forces the per-line path (for tests).
-    `on_rows(source, rows)` is called as rows are read (progress bars).
+    `on_rows(source, rows)` is called as rows are read (progress bars). `spec` (`recsys.ingest.mapping`) adds
+    nested paths, exploded arrays, constants and event names.
     """
-    mapping = dict(mapping or {})
-    unknown = sorted(set(mapping) - set(FIELDS))
-    if unknown:
-        raise InputError(f"--map names unknown field(s) {', '.join(unknown)}; fields are {', '.join(FIELDS)}")
+    spec = MapSpec.combine(mapping, spec)
+    mapping = spec.flat_mapping()
     if ts_unit is not None and ts_unit not in TS_UNITS:
         raise InputError(f"--ts-unit must be one of {', '.join(TS_UNITS)}, got {ts_unit!r}")
-    now = now or datetime.now(UTC)
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    if min_ts.tzinfo is None:
-        min_ts = min_ts.replace(tzinfo=UTC)
+    now, min_ts = _utc(now or datetime.now(UTC)), _utc(min_ts)
     from recsys.ingest.impressions import ingest_impressions, split_impressions
 
     sources, impression_logs = split_impressions(expand_sources(sources))
     resolved = resolve(sources, fmt, mapping, ts_unit)
     for s in resolved:
         s.fast, s.block_bytes = fast, block_bytes
+        prepare(s, spec)
     lake = Path(lake)
     t0 = time.perf_counter()
     run_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
@@ -140,12 +147,16 @@ def ingest(
         remove_leftovers(lake)
         staging = lake / "_staging" / run_id
         buffer = PartitionBuffer(staging, memory_budget)
+        links: set[tuple[str, str]] = set()
         with pending_run(lake, run_id):  # the run's files become visible together, with its manifest
             try:
                 for src in resolved:
                     rules = Rules(now=now, min_ts=min_ts, max_future=max_future, ts_unit=src.ts_unit)
-                    report.sources.append(_ingest_source(src, lake, rules, buffer, now, on_rows))
+                    reader = SourceReader(src, spec)
+                    report.sources.append(_ingest_source(src, reader, lake, rules, buffer, now, on_rows))
+                    links |= reader.links
                 _write_partitions(lake, buffer, run_id, report)
+                report.identity_links = add_links(lake, links, source="ingest") if links else 0
                 if impression_logs:
                     report.impressions = ingest_impressions(impression_logs, lake, run_id, now, min_ts,
                                                             max_future).to_dict()
@@ -161,9 +172,14 @@ def ingest(
     return report
 
 
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _add_up(report: IngestReport, sources: list[Source]) -> None:
     for st in report.sources:
         report.rows_read += st.rows_read
+        report.records_read += st.records_read
         report.rows_quarantined += st.rows_quarantined
         _count(report.reasons, [c for c, k in st.reasons.items() for _ in range(k)])
         report.notes += [f"{Path(st.path).name}: {n}" for n in st.notes]
@@ -181,13 +197,13 @@ def _remove_staging(lake: Path, staging: Path) -> None:
         parent.rmdir()
 
 
-def _ingest_source(src: Source, lake: Path, rules: Rules, buffer: PartitionBuffer, now: datetime,
-                   on_rows: Callable[[str, int], None] | None) -> SourceStats:
+def _ingest_source(src: Source, reader: SourceReader, lake: Path, rules: Rules, buffer: PartitionBuffer,
+                   now: datetime, on_rows: Callable[[str, int], None] | None) -> SourceStats:
     stats = SourceStats(str(src.path), src.fmt)
     name = src.path.name
     quarantine = QuarantineWriter(lake, now.date().isoformat(), source_key(src.path))
     try:
-        for chunk in _prefetch(src.read()):
+        for chunk in _prefetch(reader.chunks()):
             _ingest_chunk(chunk, name, rules, buffer, quarantine, stats)
             if on_rows is not None:
                 on_rows(str(src.path), stats.rows_read)
@@ -200,12 +216,14 @@ def _ingest_source(src: Source, lake: Path, rules: Rules, buffer: PartitionBuffe
     path = quarantine.commit()
     stats.quarantine_file = str(path) if path else None
     stats.notes = list(src.notes)
+    stats.identity_links = len(reader.links)
     return stats
 
 
 def _ingest_chunk(chunk: Chunk, name: str, rules: Rules, buffer: PartitionBuffer, quarantine: QuarantineWriter,
                   stats: SourceStats) -> None:
     stats.rows_read += chunk.n + len(chunk.rejects)
+    stats.records_read += chunk_records(chunk)
     if chunk.rejects:
         quarantine.write(name, [r.row for r in chunk.rejects], [r.reason for r in chunk.rejects],
                          [r.raw for r in chunk.rejects])
@@ -219,7 +237,7 @@ def _ingest_chunk(chunk: Chunk, name: str, rules: Rules, buffer: PartitionBuffer
                          chunk.raw(result.bad_pos.tolist()))
         _count(stats.reasons, result.bad_reasons)
         stats.rows_quarantined += len(result.bad_pos)
-    good = derive_event_ids(result.good, name, chunk.rows[result.good_pos])
+    good = derive_event_ids(result.good, name, event_keys(chunk)[result.good_pos])
     stats.rows_accepted += good.num_rows
     buffer.add(good)
 

@@ -38,7 +38,8 @@ from recsys.ingest.readers import (
 )
 from recsys.ingest.validate import FIELDS, REQUIRED_SOURCE_FIELDS
 
-FORMATS = ("auto", "jsonl", "csv", "parquet", "movielens", "taobao", "amazon-seq")
+FORMATS = ("auto", "jsonl", "csv", "parquet", "movielens", "taobao", "amazon-seq",
+           "segment", "mixpanel", "amplitude", "ga4")  # the last four: recsys.ingest.adapters
 TAOBAO_BEHAVIORS = {"pv": "view", "cart": "add_to_cart", "fav": "favorite", "buy": "purchase"}
 AMAZON_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _US = 1_000_000
@@ -56,6 +57,7 @@ class Source:
     synthetic_ts: bool = False
     fast: bool = True
     block_bytes: int = BLOCK_BYTES
+    fixed: tuple[str, ...] = ()  # fields given a constant value (--set): the source need not hold them
 
     def read(self) -> Iterator[Chunk]:
         if self.fmt == "jsonl":
@@ -77,7 +79,7 @@ class Source:
         reader = DelimitedReader(DelimitedSpec(",", None), self.block_bytes)
         header = reader.header(self.path)
         names = {f: self.mapping.get(f, f) for f in FIELDS}
-        absent = [f for f in REQUIRED_SOURCE_FIELDS if names[f] not in header]
+        absent = [f for f in REQUIRED_SOURCE_FIELDS if names[f] not in header and f not in self.fixed]
         if absent and header:
             self.notes.append(f"CSV header has no column for {', '.join(absent)} (header: {', '.join(header)}); "
                               f"every row is quarantined: map them with --map FIELD=COLUMN")
