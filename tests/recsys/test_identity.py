@@ -86,7 +86,7 @@ def test_features_and_analytics_see_resolved_ids(tmp_path: Path) -> None:
 
 
 def test_adapter_links_stitch_at_training(tmp_path: Path) -> None:
-    fixtures = Path(__file__).parent / "fixtures" / "vendors"
+    fixtures = Path(__file__).parent / "ingest" / "fixtures" / "vendors"
     ingest([fixtures / "segment.jsonl"], tmp_path / "lake", fmt="segment", now=NOW)
     users = build_dataset(tmp_path / "lake").users.ids.tolist()
     assert "anon-1" not in users and "cust-1" in users

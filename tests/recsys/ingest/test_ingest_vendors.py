@@ -1,5 +1,5 @@
 """Named adapters for analytics-tool exports, on small files written from each vendor's schema documentation
-(tests/recsys/fixtures/vendors/): counts at both levels, our event names, ids, properties, quarantine, links."""
+(tests/recsys/ingest/fixtures/vendors/): counts at both levels, our event names, ids, properties, quarantine, links."""
 
 from __future__ import annotations
 
