@@ -49,15 +49,7 @@ class RedisOnlineStore(OnlineStore):
         pipe.execute()
 
     def recent_items(self, user_ids: Sequence[str], limit: int = 50) -> dict[str, list[str]]:
-        check_limit(limit)
-        users = [str(u) for u in user_ids]
-        pipe = self._r.pipeline(transaction=False)
-        for u in users:
-            pipe.zrange(self._hist_key(u), -limit, -1)
-        out = {}
-        for u, members in zip(users, pipe.execute(), strict=True):
-            out[u] = [m.decode().split(_SEP, 1)[1] for m in members]
-        return out
+        return {u: [item for item, _ in events] for u, events in self.recent_events(user_ids, limit).items()}
 
     def recent_events(self, user_ids: Sequence[str], limit: int = 50) -> dict[str, list[tuple[str, int]]]:
         check_limit(limit)

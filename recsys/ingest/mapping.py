@@ -248,3 +248,20 @@ def element_raw(row: int, index: int, explode: str, record: dict[str, Any], elem
         return raw_text(json.dumps({"record": row, "index": index, "path": explode, "element": element,
                                     "parent": parent}, ensure_ascii=False, default=str).encode())
     return text
+
+
+def json_object(rows: EventRows, number: int, line: bytes) -> dict[str, Any] | None:
+    """The JSON object on source line `number`, or None after recording why it is rejected (not UTF-8, not
+    JSON, not an object)."""
+    try:
+        obj = json.loads(line)
+    except UnicodeDecodeError:
+        rows.reject(number, "non_utf8", raw_text(line))
+        return None
+    except ValueError:
+        rows.reject(number, "malformed_json", raw_text(line))
+        return None
+    if not isinstance(obj, dict):
+        rows.reject(number, "not_an_object", raw_text(line))
+        return None
+    return obj

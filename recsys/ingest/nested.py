@@ -20,7 +20,16 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from recsys.ingest.arrowutil import arrow_to_int, int_to_arrow
-from recsys.ingest.mapping import EventChunk, EventRows, MapSpec, Paths, element_raw, lookup, open_parquet
+from recsys.ingest.mapping import (
+    EventChunk,
+    EventRows,
+    MapSpec,
+    Paths,
+    element_raw,
+    json_object,
+    lookup,
+    open_parquet,
+)
 from recsys.ingest.readers import BLOCK_BYTES, Reject, iter_lines, raw_text
 from recsys.ingest.readers.blocks import long_line_text
 from recsys.ingest.validate import struct_to_json
@@ -85,18 +94,9 @@ class NestedReader:
         for i in range(lo, hi):
             line, number = lines[i], int(numbers[i])
             rows.records += 1
-            try:
-                obj = json.loads(line)
-            except UnicodeDecodeError:
-                rows.reject(number, "non_utf8", raw_text(line))
-                continue
-            except ValueError:
-                rows.reject(number, "malformed_json", raw_text(line))
-                continue
-            if not isinstance(obj, dict):
-                rows.reject(number, "not_an_object", raw_text(line))
-                continue
-            self.record(rows, obj, number, lambda line=line: raw_text(line))
+            obj = json_object(rows, number, line)
+            if obj is not None:
+                self.record(rows, obj, number, lambda line=line: raw_text(line))
         return rows.chunk()
 
     def record(self, rows: EventRows, obj: dict[str, Any], row: int, raw: Callable[[], str]) -> None:

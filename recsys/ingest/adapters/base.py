@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys.errors import InputError
-from recsys.ingest.mapping import EventChunk, EventRows, open_parquet
+from recsys.ingest.mapping import EventChunk, EventRows, json_object, open_parquet
 from recsys.ingest.readers import BLOCK_BYTES, iter_lines, raw_text
 from recsys.ingest.readers.blocks import long_line_text
 
@@ -114,18 +114,9 @@ class AdapterReader:
             row += len(lines) + len(long)
             for number, line in zip(numbers, lines, strict=True):
                 rows.records += 1
-                try:
-                    obj = json.loads(line)
-                except UnicodeDecodeError:
-                    rows.reject(number, "non_utf8", raw_text(line))
-                    continue
-                except ValueError:
-                    rows.reject(number, "malformed_json", raw_text(line))
-                    continue
-                if not isinstance(obj, dict):
-                    rows.reject(number, "not_an_object", raw_text(line))
-                    continue
-                self._record(rows, obj, number, lambda line=line: raw_text(line))
+                obj = json_object(rows, number, line)
+                if obj is not None:
+                    self._record(rows, obj, number, lambda line=line: raw_text(line))
             yield rows.chunk()
 
     def _parquet(self, path: Path) -> Iterator[EventChunk]:
