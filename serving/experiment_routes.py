@@ -15,12 +15,16 @@ router = APIRouter(tags=["experiments"])
 FormatQuery = Annotated[Literal["html", "json"], Query(description="html (the report page) or json.")]
 
 
-@router.get("/experiments", responses={200: {"description": "Every experiment with its status and arms."}})
+@router.get("/experiments", responses={200: {"description": "Every experiment with its status and arms, and the "
+                                                          "answers this process gave per arm since it started."}})
 async def list_experiments(request: Request) -> JSONResponse:
     """Experiment definitions of the served registry."""
     store = ExperimentStore(request.app.state.settings.registry)
     exps = await run_in_threadpool(store.list)
-    return JSONResponse({"experiments": [e.to_dict() for e in exps]})
+    online = getattr(request.app.state, "online", None)
+    served = online.served if online is not None else {}
+    return JSONResponse({"experiments": [
+        e.to_dict() | {"served": {arm: n for (name, arm), n in served.items() if name == e.name}} for e in exps]})
 
 
 @router.get("/experiments/{name}", responses={

@@ -8,6 +8,7 @@ most every `poll_s`), so `recsys experiment start|stop` takes effect without a r
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import secrets
@@ -99,6 +100,8 @@ class OnlineEval:
         self.router = router
         self.impressions = impressions
         self.ids = RequestIds()
+        self.served: collections.Counter[tuple[str, str]] = collections.Counter()
+        """Answers this process gave per (experiment, arm) since it started: the dashboard's live counts."""
 
     def logged(self, answer: dict[str, Any], surface: str, *, credit: list[str] | None = None,
                item_id: str | None = None) -> dict[str, Any]:
@@ -107,6 +110,8 @@ class OnlineEval:
         answer["request_id"] = request_id
         answer.setdefault("experiment", None)
         answer.setdefault("arm", None)
+        if answer["experiment"] is not None:
+            self.served[(answer["experiment"], str(answer["arm"]))] += 1
         if self.impressions is None:
             return answer
         now = datetime.now(UTC)

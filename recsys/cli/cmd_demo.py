@@ -48,6 +48,10 @@ def demo(
         sources = sorted(landing.glob("events-*.jsonl"))
         summary = ingest(sources, lake).to_dict()
         console.print({k: summary[k] for k in ("rows_read", "rows_written", "rows_quarantined", "duplicates")})
+        from recsys.catalog import load_catalog
+
+        catalog = load_catalog(landing / "items.csv", lake)  # titles, categories, prices: filters and /items
+        console.print(f"catalogue: {catalog.rows_accepted} items into {lake / 'items'}", highlight=False)
         console.rule("[bold]3. train, evaluate, register, promote")
         names = [m.strip() for m in models.split(",") if m.strip()]
         # Generated sessions are short: a 50-item window keeps the demo's SASRec quick. The ranker takes its

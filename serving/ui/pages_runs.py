@@ -9,13 +9,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from recsys.report.headline import better
 from serving.ui.access import ViewerDep
 from serving.ui.api import ServiceClient, error_text
 from serving.ui.render import page
 
 router = APIRouter(prefix="/ui", tags=["dashboard"], include_in_schema=False)
-LOWER_IS_BETTER = ("train_seconds", "latency", "seconds")
-"""Metric names containing these read the other way round: a drop is an improvement."""
 
 
 @router.get("/runs", response_class=HTMLResponse)
@@ -50,10 +49,10 @@ def compare_rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
             ca, cb = (ma.get("ci") or {}).get(metric), (mb.get("ci") or {}).get(metric)
             delta = vb - va if va is not None and vb is not None else None
             significant = bool(ca and cb and (cb[0] > ca[1] or cb[1] < ca[0]))
-            better = delta is not None and (delta < 0 if any(s in metric for s in LOWER_IS_BETTER) else delta > 0)
+            good = better(metric, delta)  # the offline report's reading: lower average popularity is better
             rows.append({"model": model, "metric": metric, "a": va, "b": vb, "a_ci": ca, "b_ci": cb, "delta": delta,
                          "significant": significant,
-                         "direction": "" if not significant else "better" if better else "worse"})
+                         "direction": "" if not significant or good is None else "better" if good else "worse"})
     return rows
 
 

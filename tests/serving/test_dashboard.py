@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ TOKEN, READ_ONLY = "admin-tok", "viewer-tok"
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Generated events in a lake, two training runs of popularity + ALS in a registry."""
+    from recsys.catalog import load_catalog
     from recsys.generate import generate_events
     from recsys.ingest import ingest
     from recsys.training import run_training
@@ -34,6 +36,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("dashboard")
     generate_events(root / "landing", users=150, items=80, days=6, seed=4)
     ingest(sorted((root / "landing").glob("events-*.jsonl")), root / "lake")
+    load_catalog(root / "landing" / "items.csv", root / "lake")
     for factors in (8, 4):
         run_training(root / "lake", root / "registry", models=["popularity", "als"], promote=True,
                      params={"als": {"factors": factors, "iterations": 3}})
@@ -42,10 +45,14 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture
 def service(deployment: dict[str, Path], tmp_path: Path) -> Iterator[str]:
+    from recsys.experiments import Arm, Experiment, ExperimentStore
+
     registry = tmp_path / "registry"
     shutil.copytree(deployment["registry"], registry)
-    shutil.copytree(deployment["root"] / "landing", tmp_path / "landing")
-    settings = Settings(registry=registry, lake=deployment["lake"], admin_token=TOKEN, ui_token=READ_ONLY,
+    shutil.copytree(deployment["lake"], tmp_path / "lake")  # the item view's hide writes to the catalogue
+    ExperimentStore(registry).start(Experiment("pop-vs-als", {"control": Arm("popularity"), "treatment": Arm("als")},
+                                               {"control": 50, "treatment": 50}))
+    settings = Settings(registry=registry, lake=tmp_path / "lake", admin_token=TOKEN, ui_token=READ_ONLY,
                         online_store_path=tmp_path / "online.sqlite", landing_dir=tmp_path / "served",
                         reload_interval_s=0, report_titles=None)
     with serve(settings) as base:
@@ -142,7 +149,7 @@ def test_user_view_shows_each_model_and_a_test_event_changes_the_lists(browser_p
     shot(page, "user")
 
 
-def test_item_view_shows_similar_items_and_ranks(browser_page: Any) -> None:
+def test_item_view_shows_similar_items_and_ranks_and_hides_an_item(browser_page: Any) -> None:
     page = browser_page
     page.goto("/ui/users?user_id=u2&k=5")
     item = page.locator(".col[data-model=als] table tr").nth(1).locator("a").inner_text()
@@ -151,7 +158,17 @@ def test_item_view_shows_similar_items_and_ranks(browser_page: Any) -> None:
     assert page.locator(".col[data-model=als] table tr").count() == 11
     ranks = page.inner_text("#ranks")
     assert "popularity" in ranks and "als" in ranks
+    assert "categories" in page.inner_text("#catalogue") and "price" in page.inner_text("#catalogue")
     shot(page, "item")
+    page.click("text=Hide from every answer")
+    page.wait_for_selector("#availability .tag.warn")
+    time.sleep(1.0)  # every worker re-reads the catalogue within a second
+    page.goto("/ui/users?user_id=u2&k=5")
+    shown = page.inner_text(".col[data-model=als]")
+    assert item not in re.findall(r"\bi\d+\b", shown)
+    page.goto(f"/ui/items/{item}")
+    page.click("text=Make available again")
+    page.wait_for_selector("#availability button:has-text('Hide from every answer')")
 
 
 def test_runs_view_compares_two_runs(browser_page: Any) -> None:
@@ -176,5 +193,7 @@ def test_behaviour_and_experiments_views(browser_page: Any) -> None:
     assert "exclusive" in page.inner_text(".error")
     page.goto("/ui/behaviour")
     shot(page, "behaviour")
+    page.goto("/ui/users?user_id=u7&k=5")  # an answer of the experiment, with no model named, is served...
     page.goto("/ui/experiments")
-    assert "experiment" in page.inner_text("main").lower()
+    table = page.inner_text("#experiments")
+    assert "pop-vs-als" in table and "running" in table and "control=popularity" in table
