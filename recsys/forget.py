@@ -49,11 +49,14 @@ def subject_hash(user_id: str) -> str:
 
 @dataclass
 class DatasetErasure:
+    """One dataset's erasure: rows counted before and after (conservation) and the partition files it touched."""
+
     rows_before: int = 0
     rows_removed: int = 0
     rows_after: int = 0
-    files_rewritten: int = 0
-    files_removed: int = 0
+    files_rewritten: list[str] = field(default_factory=list)
+    files_removed: list[str] = field(default_factory=list)
+    """Files left with no row, deleted (paths under the dataset's folder, as the other list)."""
 
 
 @dataclass
@@ -159,12 +162,12 @@ def erase_rows(root: Path, ids: set[str], column: str = "user_id") -> DatasetEra
         keep = pq.read_table(path).filter(pc.invert(hit))
         if keep.num_rows == 0:
             path.unlink()
-            out.files_removed += 1
+            out.files_removed.append(str(path.relative_to(root)))
             continue
         tmp = path.with_name(f".{path.name}.forget.tmp")
         pq.write_table(keep, tmp)
         os.replace(tmp, path)
-        out.files_rewritten += 1
+        out.files_rewritten.append(str(path.relative_to(root)))
     return out
 
 

@@ -48,11 +48,9 @@ class GenerateReport:
     events: int = 0
     malformed: int = 0
     """Deliberately broken rows mixed in (``malformed_rate``), for exercising ingestion's quarantine."""
-    users: int = 0
-    items: int = 0
-    days: int = 0
-    seed: int = 0
     by_type: dict[str, int] = field(default_factory=dict)
+    params: dict[str, int] = field(default_factory=dict)
+    """What was asked for: users, items, days, seed."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -301,7 +299,7 @@ def generate_events(
 
     cols = _columns(sess, ev, cat, start, categories)
 
-    report = GenerateReport(out_dir=str(out), users=users, items=items, days=days, seed=seed)
+    report = GenerateReport(out_dir=str(out), params={"users": users, "items": items, "days": days, "seed": seed})
     report.by_type = {name: int((cols["etype"] == code).sum()) for code, name in enumerate(_TYPE_NAMES)}
     bounds = np.searchsorted(cols["day"], np.arange(days + 1))
     broken_rng = np.random.default_rng([seed, 1])

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,41 +23,41 @@ from recsys.catalog.adapters import detect_format, read_records
 from recsys.catalog.schema import MANIFESTS_DIR, QUARANTINE_DIR
 from recsys.catalog.store import apply_changes, items_dir
 from recsys.catalog.validate import Item, Rejected, normalize
+from recsys.ingest.counts import RowCounts
 from recsys.ingest.pipeline import source_key
 from recsys.ingest.writer import QUARANTINE_SCHEMA, atomic_write_table
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class CatalogReport:
+@dataclass(kw_only=True)
+class CatalogReport(RowCounts):
     """Summary of one load (also saved as its manifest)."""
 
     run_id: str
     lake: str
     source: str
     format: str
-    rows_read: int = 0
-    rows_accepted: int = 0
-    rows_quarantined: int = 0
-    duplicates: int = 0
-    """Conservation: rows_read = rows_accepted + rows_quarantined + duplicates."""
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
+    """How the accepted rows changed the catalogue: rows_accepted = inserted + updated + unchanged."""
     quarantine_file: str | None = None
     as_of: str = ""
     seconds: float = 0.0
     manifest: str = ""
 
     @property
+    def rows_accepted(self) -> int:
+        """Rows merged into the catalogue (the `RowCounts` rows_written of a catalogue load)."""
+        return self.rows_written
+
+    @property
     def conserved(self) -> bool:
-        return (self.rows_read == self.rows_accepted + self.rows_quarantined + self.duplicates
-                and self.rows_accepted == self.inserted + self.updated + self.unchanged)
+        return super().conserved and self.rows_written == self.inserted + self.updated + self.unchanged
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "conserved": self.conserved}
+        return super().to_dict() | {"rows_accepted": self.rows_accepted}
 
 
 def load_catalog(path: str | Path, lake: str | Path, *, fmt: str = "auto", mapping: dict[str, str] | None = None,
@@ -87,7 +87,7 @@ def load_catalog(path: str | Path, lake: str | Path, *, fmt: str = "auto", mappi
             item = {**earlier, **item}
         items[item["item_id"]] = item
     report.rows_quarantined = len(rejected)
-    report.rows_accepted = len(items)
+    report.rows_written = len(items)
     stats, _ = apply_changes(lake, items.values(), when)
     report.inserted, report.updated, report.unchanged = stats.inserted, stats.updated, stats.unchanged
     report.quarantine_file = _write_quarantine(lake, path, rejected)

@@ -38,7 +38,7 @@ from recsys.ranking.catalogue import event_categories, read_catalogue
 from recsys.ranking.events import ItemLog, UserEvents, event_seconds
 from recsys.ranking.features import ItemSide, pair_matrix
 from recsys.ranking.frame import RankingFrame
-from recsys.ranking.ltr import LtrConfig, booster_from_text, importances, train_ranker
+from recsys.ranking.ltr import booster_from_text, importances, lambdarank_params, train_ranker
 from recsys.ranking.online import LiveEvents, live_events
 from recsys.ranking.protocol import label_split
 from recsys.ranking.report import recall_stats
@@ -165,10 +165,11 @@ class Ranker(Recommender):
         keep_rows = np.repeat(useful, groups)
         held = rng.random(len(groups)) < VALID_SHARE if len(groups) >= 20 else np.zeros(len(groups), bool)
         self.feature_names_ = frame.feature_names
-        config = LtrConfig(int(self.n_estimators), float(self.learning_rate), int(self.num_leaves),
-                           int(self.min_child_samples), int(self.early_stopping), num_threads=int(self.num_threads),
-                           seed=int(self.random_state))
-        booster = train_ranker(X[keep_rows], y[keep_rows], groups[useful], held[useful], self.feature_names_, config)
+        params = lambdarank_params(learning_rate=float(self.learning_rate), num_leaves=int(self.num_leaves),
+                                   min_child_samples=int(self.min_child_samples), num_threads=int(self.num_threads),
+                                   seed=int(self.random_state))
+        booster = train_ranker(X[keep_rows], y[keep_rows], groups[useful], held[useful], self.feature_names_,
+                               params=params, rounds=int(self.n_estimators), early_stopping=int(self.early_stopping))
         self.model_text_: str = booster.model_to_string(num_iteration=booster.best_iteration or -1)
         self.booster_ = booster_from_text(self.model_text_)
         self.importances_ = importances(self.booster_)

@@ -9,8 +9,7 @@ a much larger dependency and slower on CPU at this size.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,27 +17,20 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class LtrConfig:
-    n_estimators: int = 300
-    learning_rate: float = 0.05
-    num_leaves: int = 31
-    min_child_samples: int = 20
-    early_stopping: int = 30
-    num_threads: int = 1
-    seed: int = 0
-
-    def params(self) -> dict[str, Any]:
-        return {"objective": "lambdarank", "metric": "ndcg", "eval_at": [10], "learning_rate": self.learning_rate,
-                "num_leaves": self.num_leaves, "min_data_in_leaf": self.min_child_samples,
-                "num_threads": self.num_threads, "seed": self.seed, "deterministic": True,
-                "force_row_wise": True, "verbosity": -1, "lambdarank_truncation_level": 20}
+def lambdarank_params(*, learning_rate: float, num_leaves: int, min_child_samples: int, num_threads: int,
+                      seed: int) -> dict[str, Any]:
+    """LightGBM's parameters for the ranker's hyper-parameters: lambdarank on NDCG@10, deterministic."""
+    return {"objective": "lambdarank", "metric": "ndcg", "eval_at": [10], "learning_rate": learning_rate,
+            "num_leaves": num_leaves, "min_data_in_leaf": min_child_samples, "num_threads": num_threads,
+            "seed": seed, "deterministic": True, "force_row_wise": True, "verbosity": -1,
+            "lambdarank_truncation_level": 20}
 
 
-def train_ranker(X: np.ndarray, y: np.ndarray, groups: np.ndarray, valid: np.ndarray, names: Sequence[str],
-                 config: LtrConfig) -> Any:
-    """A `lightgbm.Booster` fitted on the groups not flagged in `valid` (the flagged ones drive early stopping).
-    Groups are consecutive row blocks of the sizes in `groups`."""
+def train_ranker(X: np.ndarray, y: np.ndarray, groups: np.ndarray, valid: np.ndarray, names: Sequence[str], *,
+                 params: Mapping[str, Any], rounds: int, early_stopping: int) -> Any:
+    """A `lightgbm.Booster` of at most `rounds` trees fitted on the groups not flagged in `valid` (the flagged
+    ones stop it after `early_stopping` rounds without gain). Groups are consecutive row blocks of the sizes in
+    `groups`."""
     import lightgbm as lgb
 
     row_valid = np.repeat(valid, groups)
@@ -46,11 +38,10 @@ def train_ranker(X: np.ndarray, y: np.ndarray, groups: np.ndarray, valid: np.nda
                         free_raw_data=True)
     sets: list[Any] = [train]
     callbacks: list[Any] = []
-    if valid.any() and config.early_stopping > 0:
+    if valid.any() and early_stopping > 0:
         sets.append(lgb.Dataset(X[row_valid], y[row_valid], group=groups[valid], reference=train))
-        callbacks.append(lgb.early_stopping(config.early_stopping, verbose=False))
-    booster = lgb.train(config.params(), train, num_boost_round=config.n_estimators, valid_sets=sets[1:],
-                        callbacks=callbacks)
+        callbacks.append(lgb.early_stopping(early_stopping, verbose=False))
+    booster = lgb.train(dict(params), train, num_boost_round=rounds, valid_sets=sets[1:], callbacks=callbacks)
     log.info("lambdarank: %d trees on %d groups (%d rows)", booster.current_iteration(), int((~valid).sum()),
              int((~row_valid).sum()))
     return booster
