@@ -32,7 +32,7 @@ async def list_experiments(request: Request) -> JSONResponse:
     404: {"description": "No such experiment, or no impressions of it in the lake yet."},
     422: {"description": "Invalid experiment name or format."}})
 async def experiment_page(name: str, request: Request, format: FormatQuery = "html") -> Response:
-    """The report of experiment `name`, computed from the lake (settings `lake_dir`)."""
+    """The report of experiment `name`, computed from the lake (setting `lake`, else lake/ next to the registry)."""
     from recsys.experiments.render import experiment_json, render_experiment_html
     from recsys.experiments.report import experiment_report
 

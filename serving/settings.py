@@ -28,8 +28,6 @@ class Settings(BaseSettings):
         default=None, description="Where accepted events are appended as JSON Lines for the next ingestion "
                                   "(default: landing/ next to the registry).")
     reports_dir: Path | None = Field(default=None, description="Folder of rendered HTML reports (/reports).")
-    lake_dir: Path | None = Field(default=None, description="Lake read by /experiments reports (default: lake/ "
-                                                             "next to the registry).")
     log_impressions: bool = Field(
         default=True, description="Log every answered list to landing/impressions-*.jsonl (online evaluation "
                                   "needs it; off only to measure its cost).")
@@ -76,14 +74,14 @@ class Settings(BaseSettings):
 
     @property
     def lake_folder(self) -> Path:
-        return self.lake_dir or self.registry.resolve().parent / "lake"
+        """The lake: `lake`, else lake/ next to the registry (where `recsys demo` and the DAGs put it)."""
+        return self.lake or self.registry.resolve().parent / "lake"
 
     @property
     def identity_lake(self) -> Path | None:
-        """Lake of POST /identify links and DELETE /users erasures: `lake`, else `lake_dir`, else lake/ next to the
-        registry when it exists (None: the service keeps links in the online store only)."""
-        explicit = self.lake or self.lake_dir
-        return explicit if explicit is not None else (self.lake_folder if self.lake_folder.is_dir() else None)
+        """Lake of POST /identify links and DELETE /users erasures: `lake`, else lake/ next to the registry when it
+        exists (None: the service keeps links in the online store only)."""
+        return self.lake if self.lake is not None else (self.lake_folder if self.lake_folder.is_dir() else None)
 
     @property
     def landing_folder(self) -> Path:
