@@ -93,18 +93,29 @@ def lake_connection(
     if end is not None:
         upper = [f"{PARTITION_KEY} <= {_literal(_day(end).isoformat())}", f"ts < {_ts_literal(end)}"]
     user, join = _identity_join(con, lake)
+    category, items = _catalogue_category(lake)
     source = f"""
         SELECT e.event_id, {user}, e.item_id, e.event_type, e.ts, e.value, e.session_id, e.properties,
-               CAST(e.ts AS DATE) AS day,
-               CASE WHEN json_valid(e.properties) THEN json_extract_string(e.properties, '$.category') END AS category
+               CAST(e.ts AS DATE) AS day, {category} AS category
         FROM read_parquet({_parquet_files(lake, committed)}, hive_partitioning = true,
-                          hive_types = {{'{PARTITION_KEY}': VARCHAR}}) AS e{join}"""
+                          hive_types = {{'{PARTITION_KEY}': VARCHAR}}) AS e{join}{items}"""
     cond = " AND ".join(lower + upper)
     con.execute(f"CREATE VIEW events AS {source} WHERE {cond}")
     # `history`: everything before the window's end, for "first seen" questions that look past its start.
     con.execute(f"CREATE VIEW history AS {source} WHERE {' AND '.join(upper)}")
     log.debug("lake view over %s: %s", lake, cond)
     return con
+
+
+def _catalogue_category(lake: Path) -> tuple[str, str]:
+    """The category column (the event's own ``properties.category``, else the item's first catalogue category
+    when the lake has a catalogue, `recsys catalog load`) and the join it needs."""
+    own = "CASE WHEN json_valid(e.properties) THEN json_extract_string(e.properties, '$.category') END"
+    current = lake / "items" / "items.parquet"
+    if not current.is_file():
+        return own, ""
+    return (f"COALESCE({own}, catalogue.categories[1])",
+            f" LEFT JOIN read_parquet({_literal(str(current))}) AS catalogue ON e.item_id = catalogue.item_id")
 
 
 def _identity_join(con: duckdb.DuckDBPyConnection, lake: Path) -> tuple[str, str]:

@@ -316,3 +316,17 @@ def test_previous_period_compares_with_the_window_before(tiny_lake: Path) -> Non
                                 "mean_dau": pytest.approx(5 / 7)}
     assert prev["change"]["events"] == pytest.approx((6 - 8) / 8)
     assert analytics_report(tiny_lake, date(2023, 12, 31), date(2024, 1, 16))["previous_period"] is None
+
+
+def test_category_funnels_take_the_catalogue_category_when_events_have_none(tmp_path: Path) -> None:
+    import json as _json
+
+    from recsys.catalog import load_catalog
+
+    events = [(u, i, t, ts, None) for u, i, t, ts, _ in TINY_EVENTS]  # the same events without a category
+    lake = write_lake(tmp_path / "lake", events)
+    (tmp_path / "items.jsonl").write_text("\n".join(_json.dumps({"item_id": i, "categories": [c]})
+                                                    for i, c in (("i1", "Lamps"), ("i2", "Mugs"), ("i3", "Mugs"))))
+    load_catalog(tmp_path / "items.jsonl", lake)
+    by_category = {c["category"]: c["users"] for c in analytics_report(lake, START, END)["funnel"]["by_category"]}
+    assert by_category == {"Lamps": [3, 1, 1], "Mugs": [3, 2, 0]}  # as c1/c2 from the events' own categories
