@@ -16,7 +16,7 @@ from recsys.errors import InputError
 from serving.deps import AdminDep, ServiceDep, ServiceState
 from serving.docs import responses
 from serving.events import EventBatch, EventIn, check_ingestible
-from serving.experiments import OnlineDep
+from serving.experiments import OnlineDep, OnlineEval
 from serving.filtering import EMPTY_VIEW, FILTER_DOCS, candidates_for, finish, parse_filters, with_hidden
 from serving.holder import LoadedModel
 from serving.limits import check_batch
@@ -138,10 +138,14 @@ def _recs_query(query: QueryParams) -> tuple[int, str | None, bool, list[str] | 
 
 @router.get("/users/{user_id}/recommendations", response_model=Recommendations, tags=["recommendations"],
             openapi_extra={"parameters": _RECS_QUERY_DOCS}, responses=RECS_ERRORS)
-async def user_recommendations(user_id: str, request: Request, svc: ServiceDep, online: OnlineDep) -> Response:
+async def user_recommendations(user_id: str, request: Request) -> Response:
     """Top-k items for one user, from the named model's production version (query parameters: see below). With no
     model named, a running experiment answers from the user's arm. Every answer has a `request_id` and is logged
     as an impression."""
+    # The service state is read from app.state, not through Depends: solving two dependencies cost more CPU than
+    # the rest of this route's own work (the busiest route; the others keep the dependencies).
+    svc: ServiceState = request.app.state.service
+    online: OnlineEval = request.app.state.online
     k, model, exclude_seen, exclude, filters = _recs_query(request.query_params)
 
     def rank(lm: LoadedModel) -> dict[str, Any]:
