@@ -18,6 +18,8 @@ from pathlib import Path
 
 import duckdb
 
+from recsys.catalog.schema import CURRENT_FILE
+from recsys.catalog.store import has_catalog, items_dir
 from recsys.commits import committed_files
 from recsys.errors import InputError
 from recsys.events import EVENTS_DIR, PARTITION_KEY
@@ -111,9 +113,9 @@ def _catalogue_category(lake: Path) -> tuple[str, str]:
     """The category column (the event's own ``properties.category``, else the item's first catalogue category
     when the lake has a catalogue, `recsys catalog load`) and the join it needs."""
     own = "CASE WHEN json_valid(e.properties) THEN json_extract_string(e.properties, '$.category') END"
-    current = lake / "items" / "items.parquet"
-    if not current.is_file():
+    if not has_catalog(lake):
         return own, ""
+    current = items_dir(lake) / CURRENT_FILE
     return (f"COALESCE({own}, catalogue.categories[1])",
             f" LEFT JOIN read_parquet({_literal(str(current))}) AS catalogue ON e.item_id = catalogue.item_id")
 

@@ -9,32 +9,24 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from recsys.catalog import has_catalog, read_items
 from recsys.data import IdMap
 from recsys.errors import InputError
 from recsys.ranking.events import US
 
 log = logging.getLogger(__name__)
 
-CATALOGUE_FILE = Path("items") / "items.parquet"
-
-
-def catalogue_path(lake: str | Path) -> Path:
-    return Path(lake) / CATALOGUE_FILE
-
-
 def read_catalogue(lake: str | Path, items: IdMap) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
     """``(category codes, {price, available, created_at})`` aligned with `items` (-1 / NaN where an item is not
     in the catalogue; an item's category is its first one), or None when the lake has no catalogue."""
-    path = catalogue_path(lake)
-    if not path.is_file():
-        log.info("no catalogue at %s: catalogue features stay empty", path)
+    if not has_catalog(lake):
+        log.info("no catalogue in %s: catalogue features stay empty", lake)
         return None
     try:
-        table = pq.read_table(path, columns=["item_id", "categories", "price", "available", "created_at"])
+        table = read_items(lake).select(["item_id", "categories", "price", "available", "created_at"])
     except (OSError, pa.ArrowInvalid, KeyError) as err:
-        raise InputError(f"cannot read the catalogue {path}: {err}") from err
+        raise InputError(f"cannot read the catalogue of {lake}: {err}") from err
     idx = items.index(table.column("item_id").to_pylist())
     ok = idx >= 0
     first = pc.list_element(pc.fill_null(table.column("categories"), pa.scalar([], pa.list_(pa.string()))), 0) \
@@ -54,7 +46,7 @@ def read_catalogue(lake: str | Path, items: IdMap) -> tuple[np.ndarray, dict[str
     values = np.full(len(items), np.nan)
     values[idx[ok]] = np.array([np.nan if v is None else v // US for v in created], np.float64)[ok]
     columns["created_at"] = values
-    log.info("catalogue %s: %d of %d items", path, int(ok.sum()), len(items))
+    log.info("catalogue of %s: %d of %d items", lake, int(ok.sum()), len(items))
     return codes, columns
 
 

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from recsys.catalog import has_catalog
 from recsys.errors import InputError
 from recsys.models.params import epochs_for, model_class, model_params
 from recsys.registry.litter import TRAIN_PREFIX, sweep_work, work_root
@@ -55,7 +56,7 @@ def run_training(
             raise InputError(f"parameters given for {name!r}, which is not among the models trained "
                              f"({', '.join(models)})")
     for m in models:  # content-based models read the lake's catalogue unless told otherwise
-        if "catalog" in model_class(m)._param_names() and (Path(lake) / "items" / "items.parquet").is_file():
+        if "catalog" in model_class(m)._param_names() and has_catalog(lake):
             params[m] = {"catalog": str(lake), **(params.get(m) or {})}
     per_model_epochs = {m: epochs_for(m, epochs) for m in models}
     for m in models:  # fail fast, before any work, on a bad model name or parameter
