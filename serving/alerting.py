@@ -11,8 +11,7 @@ from prometheus_client import generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from recsys.alerts import rate_jump, send_alert
-from serving.metrics import ServiceMetrics
-from serving.ui.api import counter_total, route_stats
+from serving.metrics import ServiceMetrics, counter_total, route_stats
 
 log = logging.getLogger(__name__)
 MIN_ANSWERS = 50

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -21,11 +20,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from recsys.errors import RecsysError
+from serving.reports import RENDER_LOCK
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
 _PAGE = re.compile(r"^behaviour-(\d{4}-\d{2}-\d{2})\.html$")
-_RENDER_LOCK = threading.Lock()  # matplotlib's rc settings are process-global: render one page at a time
 FormatQuery = Annotated[Literal["html", "json"], Query(description="html (the page) or json (its numbers)")]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Bad range or funnel (e.g. an unknown step; the known ones are listed)"},
@@ -124,6 +123,6 @@ def _render(lake: str, start: date | None, end: date | None, stamp: int) -> tupl
     from feature_store.analytics import analytics_report
     from feature_store.analytics.render import render_html
 
-    with _RENDER_LOCK:
+    with RENDER_LOCK:
         report = analytics_report(lake, start, end)
         return render_html(report), json.dumps(report, default=str)

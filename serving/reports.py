@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/reports", tags=["reports"])
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_RENDER_LOCK = threading.Lock()  # matplotlib's rc settings are process-global: render one page at a time
+RENDER_LOCK = threading.Lock()
+"""matplotlib's rc settings are process-global: one page (offline report or behaviour report) renders at a time."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,6 @@ def _render(registry: str, run_id: str, titles: str | None, stamp: tuple[int, in
     from recsys.report import build_report, load_titles, render_html, to_json
 
     title_map = load_titles(titles) if titles and Path(titles).is_file() else None
-    with _RENDER_LOCK:
+    with RENDER_LOCK:
         report = build_report(registry, run_id, titles=title_map)
         return render_html(report), to_json(report)

@@ -3,13 +3,10 @@ exactly what a client of the API gets, with the same experiments, filters, fallb
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
 from typing import Any
 
 import httpx
 from fastapi import Request
-from prometheus_client.parser import text_string_to_metric_families
 
 
 class ServiceClient:
@@ -47,51 +44,3 @@ def error_text(answer: httpx.Response) -> str:
     if isinstance(detail, list):
         detail = "; ".join(str(d.get("msg", d)) for d in detail)
     return f"{answer.status_code}: {detail}"
-
-
-def route_stats(metrics_text: str, routes: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """Per route: requests, share of 5xx, and p50/p99 latency estimated from the histogram's buckets."""
-    buckets: dict[str, dict[float, float]] = {}
-    counts: dict[str, dict[str, float]] = {}
-    for family in text_string_to_metric_families(metrics_text):
-        if family.name != "recsys_http_request_duration_seconds":
-            continue
-        for sample in family.samples:
-            route = sample.labels.get("route", "")
-            if sample.name.endswith("_bucket"):
-                le = float(sample.labels["le"])
-                per = buckets.setdefault(route, {})
-                per[le] = per.get(le, 0.0) + sample.value
-            elif sample.name.endswith("_count"):
-                per_status = counts.setdefault(route, {})
-                per_status[sample.labels["status"]] = per_status.get(sample.labels["status"], 0.0) + sample.value
-    wanted = set(routes) if routes is not None else None
-    out = []
-    for route, per_status in sorted(counts.items()):
-        total = sum(per_status.values())
-        if (wanted is not None and route not in wanted) or total == 0:
-            continue
-        cumulative = sorted(buckets.get(route, {}).items())
-        out.append({"route": route, "requests": int(total), "errors_5xx": per_status.get("5xx", 0.0) / total,
-                    "p50_ms": _quantile_ms(cumulative, 0.5), "p99_ms": _quantile_ms(cumulative, 0.99)})
-    return out
-
-
-def _quantile_ms(cumulative: list[tuple[float, float]], q: float) -> float | None:
-    """The upper bound of the bucket holding quantile `q` (what Prometheus' histogram_quantile would bracket)."""
-    if not cumulative or cumulative[-1][1] == 0:
-        return None
-    target = q * cumulative[-1][1]
-    for le, count in cumulative:
-        if count >= target:
-            return None if math.isinf(le) else le * 1000
-    return None
-
-
-def counter_total(metrics_text: str, name: str) -> float:
-    """Sum of a counter over its labels (0 when absent)."""
-    total = 0.0
-    for family in text_string_to_metric_families(metrics_text):
-        if family.name == name.removesuffix("_total"):
-            total += sum(s.value for s in family.samples if s.name.endswith("_total"))
-    return total

@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from serving.metrics import counter_total, route_stats
 from serving.ui.access import COOKIE, AdminUiDep, ViewerDep, role_of, safe_next
-from serving.ui.api import ServiceClient, counter_total, error_text, route_stats
+from serving.ui.api import ServiceClient, error_text
 from serving.ui.render import fragment, page
 
 router = APIRouter(prefix="/ui", tags=["dashboard"], include_in_schema=False)
