@@ -78,7 +78,8 @@ def _rolling_active(con: duckdb.DuckDBPyConnection, days: list[date], window: in
 def active_users(con: duckdb.DuckDBPyConnection, start: date, end: date) -> dict:
     """DAU per day, rolling 7-day WAU and 30-day MAU per day, and stickiness (mean DAU/WAU and DAU/MAU).
 
-    Rolling windows see only the report's range, so the first days' WAU/MAU are over shorter spans.
+    Rolling windows see only the report's range, so the first days' WAU/MAU are over shorter spans; stickiness
+    therefore averages only the days whose whole window lies in the range (None when the range is shorter).
     """
     days = _days(start, end)
     counts = dict(con.execute(f"SELECT day, count(*) FROM {user_days(con)} GROUP BY day").fetchall())
@@ -86,15 +87,16 @@ def active_users(con: duckdb.DuckDBPyConnection, start: date, end: date) -> dict
     wau = _rolling_active(con, days, 7)
     mau = _rolling_active(con, days, 30)
 
-    def mean_ratio(den: dict[str, int]) -> float | None:
-        ratios = [dau[d] / den[d] for d in dau if den[d] > 0]
+    def mean_ratio(den: dict[str, int], window: int) -> float | None:
+        ratios = [dau[d] / den[d] for d in list(dau)[window - 1:] if den[d] > 0]
         return float(np.mean(ratios)) if ratios else None
 
     return {
         "dau": dau,
         "wau": wau,
         "mau": mau,
-        "stickiness": {"dau_over_wau": mean_ratio(wau), "dau_over_mau": mean_ratio(mau)},
+        "stickiness": {"dau_over_wau": mean_ratio(wau, 7), "dau_over_mau": mean_ratio(mau, 30),
+                       "note": "means over days whose whole rolling window lies inside the range"},
     }
 
 

@@ -96,19 +96,6 @@ def range_warnings(report: dict) -> list[str]:
     return out
 
 
-def covered_stickiness(dau: dict[str, int], wau: dict[str, int], mau: dict[str, int]) -> dict:
-    """Mean DAU/WAU over days whose whole 7-day window lies in the range, and DAU/MAU likewise over 30 days;
-    None (with the reason in ``note``) when the range is too short for the window."""
-    days = list(dau)
-
-    def mean_ratio(den: dict[str, int], window: int) -> float | None:
-        ratios = [dau[d] / den[d] for d in days[window - 1:] if den[d] > 0]
-        return float(np.mean(ratios)) if ratios else None
-
-    return {"dau_over_wau": mean_ratio(wau, 7), "dau_over_mau": mean_ratio(mau, 30),
-            "note": "means over days whose whole rolling window lies inside the range"}
-
-
 def previous_period(lake: str | Path, start: date, end: date, duck: DuckSettings | None = None) -> dict | None:
     """Events, users and mean DAU of the equally long window just before ``start``; None when the lake has
     no events there."""

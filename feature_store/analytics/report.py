@@ -74,7 +74,6 @@ def analytics_report(
             raise InputError(f"no events in {lake} from {start} to {end} (exclusive); check --from/--to")
         quality.check_steps(con, config.funnel_steps)
         active = step("active users", lambda: metrics.active_users(con, start, end))
-        active["stickiness"] = quality.covered_stickiness(active["dau"], active["wau"], active["mau"])
         report = {
             "range": {"from": start.isoformat(), "to": end.isoformat(), "to_exclusive": True,
                       **({"left_out": left_out} if left_out else {})},
