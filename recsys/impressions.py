@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from recsys.events import PARTITION_KEY
 
@@ -36,6 +35,8 @@ IMPRESSION_SCHEMA = pa.schema(
 
 def read_impressions(lake: str | Path, experiment: str | None = None) -> pa.Table:
     """Every impression in the lake (of one experiment when given); an empty table when there are none."""
+    import pyarrow.dataset as ds  # here, not at import: it loads pandas, which ingestion never needs
+
     root = Path(lake) / IMPRESSIONS_DIR
     if not root.is_dir():
         return IMPRESSION_SCHEMA.empty_table()
