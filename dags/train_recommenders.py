@@ -89,13 +89,14 @@ def train(split: dict[str, str], model: str) -> str:
     """Fit one model on the split and evaluate it; returns the trained folder (artifact + evaluation)."""
     from pathlib import Path
 
-    from recsys.training import production_artifact, train_model
+    from recsys.training import production_artifact, train_model, with_catalog
 
     settings = run_settings()
     warm = settings.warm_start_on(date.fromisoformat(split["end"]))
+    params = with_catalog(model, settings.model_params.get(model), settings.lake)
     return str(train_model(Path(split["split_dir"]), model, settings.work_dir / "trained" / split["key"] / model,
-                           params=settings.model_params.get(model), device=settings.device,
-                           epochs=settings.epochs.get(model), seed=settings.seed,
+                           params=params, device=settings.device, epochs=settings.epochs.get(model),
+                           seed=settings.seed, refit_epochs=settings.refit_epochs,
                            warm_from=production_artifact(settings.registry, model) if warm else None))
 
 

@@ -84,6 +84,9 @@ class PipelineSettings(BaseSettings):
     gpu_models: Names = Field(default_factory=lambda: ["sasrec"], description="Models whose task goes to gpu_queue.")
     gpu_queue: str | None = Field(None, description="Executor queue for GPU training (CeleryExecutor), e.g. 'gpu'.")
     gpu_pool: str | None = Field(None, description="Airflow pool limiting concurrent GPU training tasks.")
+    refit_epochs: int | None = Field(None, ge=1, description="Refit early-stopped SASRec by continuing it this many "
+                                     "epochs on the whole window instead of training it again from scratch "
+                                     "(bench/results/refit.md); None: the refit from scratch.")
     warm_start: bool = Field(False, description="Nightly runs start SASRec and ALS from the production version "
                                                 "(bench/results/warm_start.md) except on the cold-start weekday.")
     cold_start_weekday: int | None = Field(6, ge=0, le=6, description="Weekday (0 = Monday) whose run trains every "

@@ -13,11 +13,11 @@ Parameter resolution lives next to the models (`recsys.models.params`). Progress
 from recsys.models.params import model_params
 from recsys.training.fitting import fit_model, refit_model
 from recsys.training.register import promote_run, register_models
-from recsys.training.run import production_artifact, run_training
+from recsys.training.run import production_artifact, run_training, with_catalog
 from recsys.training.steps import ARTIFACT_DIR, EVALUATION_FILE, Progress, prepare_split, read_evaluation, train_model
 
 __all__ = [
     "ARTIFACT_DIR", "EVALUATION_FILE", "Progress", "fit_model", "model_params", "prepare_split",
     "production_artifact", "promote_run", "read_evaluation", "refit_model", "register_models", "run_training",
-    "train_model",
+    "train_model", "with_catalog",
 ]

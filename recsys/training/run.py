@@ -55,9 +55,7 @@ def run_training(
         if name not in models:
             raise InputError(f"parameters given for {name!r}, which is not among the models trained "
                              f"({', '.join(models)})")
-    for m in models:  # content-based models read the lake's catalogue unless told otherwise
-        if "catalog" in model_class(m)._param_names() and has_catalog(lake):
-            params[m] = {"catalog": str(lake), **(params.get(m) or {})}
+    params = {m: with_catalog(m, params.get(m), lake) for m in models}
     per_model_epochs = {m: epochs_for(m, epochs) for m in models}
     for m in models:  # fail fast, before any work, on a bad model name or parameter
         model_params(m, params.get(m), device=device, epochs=per_model_epochs[m], seed=seed)
@@ -88,6 +86,15 @@ def production_artifact(registry: Path, name: str) -> Path | None:
         return Registry(registry).version(name).artifact
     except InputError:
         return None
+
+
+def with_catalog(model: str, params: Mapping[str, Any] | None, lake: Path) -> dict[str, Any]:
+    """`params` of `model`, with ``catalog`` set to `lake` where the model reads a catalogue (content, ranker),
+    the lake has one and no catalogue was given."""
+    out = dict(params or {})
+    if "catalog" in model_class(model)._param_names() and has_catalog(Path(lake)):
+        out.setdefault("catalog", str(lake))
+    return out
 
 
 def _silent(stage: str, done: int, total: int) -> None:

@@ -19,6 +19,7 @@ from recsys.training import (
     register_models,
     run_training,
     train_model,
+    with_catalog,
 )
 
 
@@ -176,3 +177,18 @@ def test_cli_train_json_and_errors(lake, tmp_path):
         assert res.exit_code == 2, (args, res.output)
         assert message in " ".join(res.output.split()), res.output
 
+
+
+def test_models_that_read_a_catalogue_get_the_lakes_unless_given_one(tmp_path) -> None:
+    """The DAG's train task and `recsys train` give the ranker and content models the lake's catalogue."""
+    from recsys.catalog import load_catalog
+
+    lake = tmp_path / "lake"
+    assert with_catalog("ranker", None, lake) == {}  # no catalogue yet
+    src = tmp_path / "items.jsonl"
+    src.write_text(json.dumps({"item_id": "a", "category": "home"}) + "\n")
+    load_catalog(src, lake)
+    assert with_catalog("ranker", {"n_candidates": 50}, lake) == {"n_candidates": 50, "catalog": str(lake)}
+    assert with_catalog("content", None, lake) == {"catalog": str(lake)}
+    assert with_catalog("ranker", {"catalog": "/other"}, lake) == {"catalog": "/other"}
+    assert with_catalog("als", {"factors": 8}, lake) == {"factors": 8}
