@@ -200,7 +200,7 @@ def markdown(report: dict[str, Any]) -> str:
                   f"{d.get('n_test_users')} test users.", "",
                   "| model | NDCG@10 | 95% CI | ref | HR@10 | MRR@10 | coverage@10 | train s | epochs | params |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
-        for m in MODELS:
+        for m in [*MODELS, *sorted(set(entry["models"]) - set(MODELS))]:  # then variants stored with --as
             r = entry["models"].get(m)
             if r is None:
                 continue
@@ -211,13 +211,14 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {m} | {r['ndcg@10']:.4f} | {ci[0]:.4f}-{ci[1]:.4f} | "
                          f"{'' if ref is None else f'{ref:.3f}'} | {r['hr@10']:.4f} | {r['mrr@10']:.4f} | "
                          f"{r['coverage@10']:.3f} | {r['train_seconds']:.1f} | {epochs} | {params} |")
-        notes = [f"- {m}: {entry['models'][m]['note']}" for m in MODELS if entry["models"].get(m, {}).get("note")]
-        cand = entry["models"].get("ranker", {}).get("candidates")
-        if cand:
-            recall = ", ".join(f"{k} {v:.3f}" for k, v in cand["recall"].items())
-            notes.append(f"- ranker candidates: top {cand['n_candidates']} per retriever, "
-                         f"{cand['candidates_per_user']} per user after the union; test recall of the candidates "
-                         f"({cand['users']} users): {recall}")
+        notes = [f"- {m}: {r['note']}" for m, r in entry["models"].items() if r.get("note")]
+        for m, r in entry["models"].items():
+            cand = r.get("candidates")
+            if cand:
+                recall = ", ".join(f"{k} {v:.3f}" for k, v in cand["recall"].items())
+                notes.append(f"- {m} candidates: top {cand['n_candidates']} per retriever, "
+                             f"{cand['candidates_per_user']} per user after the union; test recall of the candidates "
+                             f"({cand['users']} users): {recall}")
         lines += [*notes, ""] if notes else [""]
     return "\n".join(lines)
 
@@ -232,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: one per core)")
     parser.add_argument("--no-refit", action="store_true",
                         help="keep the early-stopped SASRec (about half its training time, as recsys train --no-refit)")
+    parser.add_argument("--as", dest="label", default=None,
+                        help="Store the (single) model's result under this name instead of its own (a variant)")
     parser.add_argument("--out", type=Path, default=RESULTS / "quality.json")
     parser.add_argument("--note", default=None, help="A remark stored with every result of this run (e.g. why "
                                                       "SASRec ran few epochs)")
@@ -255,6 +258,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown data sets {unknown}; known: {list(DATASETS)}")
     new = run(datasets, [m for m in args.models.split(",") if m], params, args.device, args.seed,
               refit=not args.no_refit)
+    if args.label:
+        for entry in new.values():
+            if len(entry["models"]) != 1:
+                parser.error("--as names one model's result: give one model")
+            entry["models"] = {args.label: next(iter(entry["models"].values()))}
     if args.note:
         for entry in new.values():
             for result in entry["models"].values():

@@ -7,7 +7,10 @@ fit per data set is shared by every variant, so they differ only in the refit:
 
 - ``none``: the early-stopped model, evaluated with the validation events as live history;
 - ``continue-N``: continued N epochs on the whole training period;
-- ``full``: today's refit from scratch for the best epoch count (``--full``).
+- ``full``: today's refit from scratch for the best epoch count (``--full``);
+- ``users-S``: no refit at all: a second early-stopping fit that validates on a share S of the users only, the
+  others' validation events being training events (`Split.with_validation_users`; ``--users-share S``,
+  added to an earlier run's JSON with ``--only-users``).
 
 A variant's run time is the early-stopping fit plus its refit; today's time is the fit plus the full refit
 (measured with ``--full``; without it, estimated as best epochs x the measured seconds per continued epoch, the same
@@ -50,7 +53,8 @@ def _evaluate(model: Any, split: Any, with_history: bool) -> dict[str, Any]:
             "hr@10": res["metrics"]["hr@10"], "eval_seconds": round(time.perf_counter() - started, 1)}
 
 
-def run(ds: str, continues: list[int], full: bool, overrides: dict[str, Any], out: Path) -> dict[str, Any]:
+def run(ds: str, continues: list[int], full: bool, overrides: dict[str, Any], out: Path,
+        users_share: float | None = None, only_users: bool = False) -> dict[str, Any]:
     from recsys.dataset import events_to_frame
     from recsys.models import create_model
     from recsys.splits import Split, leave_one_out
@@ -59,8 +63,26 @@ def run(ds: str, continues: list[int], full: bool, overrides: dict[str, Any], ou
     params = {**DEFAULT_PARAMS[ds]["sasrec"], **overrides}
     res: dict[str, Any] = {"dataset": ds, "params": params, "machine": machine(), "variants": {},
                            "started": datetime.now(UTC).isoformat(timespec="seconds")}
+    changed = overrides
+    if only_users:  # the earlier run's recipe, with these overrides
+        res = json.loads(out.read_text())
+        changed = {k: v for k, v in overrides.items() if res["params"].get(k) != v}
+        params = {**res["params"], **overrides}
+    name = f"users-{users_share or 0:g}" + "".join(f"-{k}{v}" for k, v in changed.items())
     with tempfile.TemporaryDirectory(prefix="refit-") as tmp:
         split = Split.load(leave_one_out(events_to_frame(read_events(ds, DATASETS[ds]))).save(Path(tmp) / "split"))
+        if users_share:
+            view = split.with_validation_users(users_share)
+            alone = create_model("sasrec", **params)
+            seconds = fit_model(alone, view)
+            res["variants"][name] = {
+                "refit_epochs": 0, "refit_seconds": 0.0, "own_fit_seconds": round(seconds, 1),
+                "validation_users": len(view.validation), **alone.training_lengths(),
+                **_evaluate(alone, view, True)}
+            log.info("%s %s: %s", ds, name, res["variants"][name])
+            _write(out, res)
+        if only_users:
+            return res
         model = create_model("sasrec", **params)
         fit_s = fit_model(model, split)
         res["early_stopping"] = {"seconds": round(fit_s, 1), **model.training_lengths()}
@@ -80,6 +102,9 @@ def run(ds: str, continues: list[int], full: bool, overrides: dict[str, Any], ou
 
 def _write(out: Path, res: dict[str, Any]) -> None:
     """Add run times and the verdict against today's (full refit) time, and write the JSON."""
+    if "early_stopping" not in res:  # the shared fit has not run yet
+        out.write_text(json.dumps(res, indent=2, sort_keys=True))
+        return
     fit = res["early_stopping"]["seconds"]
     variants = res["variants"]
     per_epoch = [v["refit_seconds"] / v["refit_epochs"] for k, v in variants.items() if k.startswith("continue")]
@@ -92,7 +117,7 @@ def _write(out: Path, res: dict[str, Any]) -> None:
     res["today_seconds"], res["today"] = (round(today, 1) if today else None), how
     ref = variants.get("full") or _quality_reference(res["dataset"])
     for v in variants.values():
-        v["run_seconds"] = round(fit + v["refit_seconds"], 1)
+        v["run_seconds"] = v.get("own_fit_seconds") or round(fit + v["refit_seconds"], 1)
         v["share_of_today"] = round(v["run_seconds"] / today, 3) if today else None
         if ref:
             lo, hi = ref["ndcg@10_ci95"]
@@ -156,6 +181,10 @@ def main() -> int:
     ap.add_argument("--dataset", choices=["ml1m-part", "beauty"])
     ap.add_argument("--continue", dest="continues", default="1,2,3", help="Epoch counts to continue for.")
     ap.add_argument("--full", action="store_true", help="Also measure today's refit from scratch.")
+    ap.add_argument("--users-share", type=float, default=None,
+                    help="Also fit once validating on this share of the users, without a refit.")
+    ap.add_argument("--only-users", action="store_true",
+                    help="Only the --users-share variant, added to this data set's earlier JSON.")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Override a SASRec param.")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--report", action="store_true", help="Only rewrite refit.md from the JSON files.")
@@ -173,7 +202,8 @@ def main() -> int:
             torch.set_num_threads(args.threads)
         overrides = {k: json.loads(v) for k, _, v in (s.partition("=") for s in args.set)}
         continues = [int(n) for n in args.continues.split(",") if n]
-        run(args.dataset, continues, args.full, overrides, RESULTS / f"refit-{args.dataset}.json")
+        run(args.dataset, continues, args.full, overrides, RESULTS / f"refit-{args.dataset}.json",
+            users_share=args.users_share, only_users=args.only_users)
     (RESULTS / "refit.md").write_text(markdown())
     print(markdown())
     return 0

@@ -97,6 +97,7 @@ def train(split: dict[str, str], model: str) -> str:
     return str(train_model(Path(split["split_dir"]), model, settings.work_dir / "trained" / split["key"] / model,
                            params=params, device=settings.device, epochs=settings.epochs.get(model),
                            seed=settings.seed, refit_epochs=settings.refit_epochs,
+                           validation_users=settings.validation_users,
                            warm_from=production_artifact(settings.registry, model) if warm else None))
 
 

@@ -78,6 +78,21 @@ class Split:
         rows = self.events[~self.events["fit"].to_numpy()]
         return _group_lists(rows)
 
+    def with_validation_users(self, share: float, seed: int = 0) -> Split:
+        """This split with validation targets for a seeded `share` of the users only: the other users'
+        validation-period events join `fit_train`, so a model that early-stops on the held-out users has learnt
+        nearly every training event and needs no refit (the held-out users' events come as live history)."""
+        if not 0 < share <= 1:
+            raise InputError(f"the share of validation users must be in (0, 1], got {share}")
+        users = sorted(self.validation)
+        rng = np.random.default_rng(seed)
+        keep = set(rng.permutation(users)[: max(1, round(share * len(users)))].tolist()) if users else set()
+        events = self.events.copy()
+        events["fit"] = events["fit"].to_numpy() | ~events["user_id"].isin(keep).to_numpy()
+        return Split(kind=self.kind, events=events, test=self.test,
+                     validation={u: v for u, v in self.validation.items() if u in keep}, users=self.users,
+                     info={**self.info, "validation_users_share": share})
+
     def item_counts(self) -> pd.Series:
         """Distinct training users per item (the popularity used by novelty and popularity-bias metrics)."""
         pairs = self.events[["user_id", "item_id"]].drop_duplicates()

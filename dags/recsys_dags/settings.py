@@ -87,6 +87,10 @@ class PipelineSettings(BaseSettings):
     refit_epochs: int | None = Field(None, ge=1, description="Refit early-stopped SASRec by continuing it this many "
                                      "epochs on the whole window instead of training it again from scratch "
                                      "(bench/results/refit.md); None: the refit from scratch.")
+    validation_users: float | None = Field(None, gt=0.0, le=1.0,
+                                           description="Early-stop SASRec on this share of the users and train on "
+                                           "the others' validation events, with no refit (bench/results/refit.md); "
+                                           "None: validate on every user, then refit.")
     warm_start: bool = Field(False, description="Nightly runs start SASRec and ALS from the production version "
                                                 "(bench/results/warm_start.md) except on the cold-start weekday.")
     cold_start_weekday: int | None = Field(6, ge=0, le=6, description="Weekday (0 = Monday) whose run trains every "

@@ -43,6 +43,10 @@ def train(
     refit_epochs: int | None = typer.Option(None, "--refit-epochs", min=1,
                                             help="Refit by continuing the early-stopped model this many epochs on "
                                                  "the whole period (instead of training again from scratch)."),
+    validation_users: float | None = typer.Option(
+        None, "--validation-users", min=0.0, max=1.0, min_open=True,
+        help="Early-stop on this share of the users only and train on everyone else's validation events, with no "
+             "refit (e.g. 0.1: under half of today's SASRec time; see bench/results/refit.md)."),
     warm_start: bool = typer.Option(False, "--warm-start/--cold-start",
                                     help="Start each model that can (SASRec, ALS) from the version holding "
                                          "production: known items keep their embeddings, new items start fresh."),
@@ -66,7 +70,8 @@ def train(
             lake, registry, models=names, split=split, start=_date(start, "--from"), end=_date(end, "--to"),
             cutoff=_datetime(cutoff, "--cutoff"), weights=_weights(weight), rating_threshold=rating_threshold,
             params=_params(param), device=device, epochs=epochs, seed=seed, refit=refit, refit_epochs=refit_epochs,
-            warm_start=warm_start, promote=promote, metric=metric, tolerance=tolerance, work_dir=work_dir,
+            validation_users=validation_users, warm_start=warm_start, promote=promote, metric=metric,
+            tolerance=tolerance, work_dir=work_dir,
             progress=progress,
         )
     console = stderr_console() if as_json else Console()

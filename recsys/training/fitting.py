@@ -67,10 +67,14 @@ def refit_model(model: Recommender, split: Split, *, progress: FitProgress | Non
     return Refit(model=refit, epochs=n, seconds=seconds)
 
 
-def protocol(early_stopping: bool, refitted: bool) -> str:
+def protocol(early_stopping: bool, refitted: bool, validation_users: float | None = None) -> str:
     """How a model met the validation data, in words (stored with its evaluation)."""
     if not early_stopping:
         return "fit on the whole training period"
+    if validation_users is not None:
+        return (f"fit on the whole training period except the validation targets of {validation_users:.0%} of the "
+                "users, early stopping on those targets (no refit), their validation events given as live history "
+                "at test")
     if refitted:
         return ("fit on train minus the validation period with early stopping on the validation targets, then "
                 "refit on the whole training period for the best epoch count")

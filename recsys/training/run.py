@@ -37,15 +37,16 @@ def run_training(
     tolerance: float = 0.0,
     refit: bool = True,
     refit_epochs: int | None = None,
+    validation_users: float | None = None,
     warm_start: bool = False,
     work_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Split the lake, train and evaluate every model of `models`, register them (and gate them into production
     with `promote`). `params` maps a model to its hyper-parameters; an int `epochs` applies to the models that have
-    an ``epochs`` hyper-parameter (neural ones), a mapping sets it per model; `refit`, `refit_epochs` as in
-    `train_model`. warm_start: each model that can starts from the version holding ``production`` (a model
-    without one starts cold); the result says per model whether it did (``warm_start``).
+    an ``epochs`` hyper-parameter (neural ones), a mapping sets it per model; `refit`, `refit_epochs`,
+    `validation_users` as in `train_model`. warm_start: each model that can starts from the version holding
+    ``production`` (a model without one starts cold); the result says per model whether it did (``warm_start``).
     progress(stage, done, total) follows the work (the CLI renders it). Returns `register_models`' dict."""
     models = list(dict.fromkeys(models))
     if not models:
@@ -70,6 +71,7 @@ def run_training(
         report("split", 1, 1)
         trained = [train_model(split_dir, m, work / "trained" / m, params=dict(params.get(m) or {}), device=device,
                                epochs=per_model_epochs[m], seed=seed, refit=refit, refit_epochs=refit_epochs,
+                               validation_users=validation_users,
                                warm_from=production_artifact(Path(registry), m) if warm_start else None,
                                progress=progress) for m in models]
         report("register", 0, 1)

@@ -83,15 +83,20 @@ def train_model(
     n_boot: int = 1000,
     refit: bool = True,
     refit_epochs: int | None = None,
+    validation_users: float | None = None,
     warm_from: Path | None = None,
     progress: Progress | None = None,
 ) -> Path:
     """Fit `model` on the split in `split_dir`, evaluate it on the test targets (full ranking), and write
     ``out_dir/artifact/`` (the saved model) and ``out_dir/evaluation.json``. `out_dir` is replaced if it exists.
     refit: refit an early-stopping model on the whole training period for its best epoch count (`_refit`; then
-    ``train_seconds`` count both fits), or continue it `refit_epochs` epochs. warm_from: a saved model (production)
+    ``train_seconds`` count both fits), or continue it `refit_epochs` epochs. validation_users: early-stop on
+    this share of the users only (`Split.with_validation_users`): the others' validation events are trained on, so
+    no refit follows (bench/results/refit.md compares the options). warm_from: a saved model (production)
     the fits start from where the model can; evaluation.json's ``warm_start`` says whether it did."""
     split = Split.load(split_dir)
+    if validation_users is not None:
+        split, refit = split.with_validation_users(validation_users, seed), False
     kwargs = model_params(model, params, device=device, epochs=epochs, seed=seed)
     recommender = model_class(model)(**kwargs)
     previous = _warm_source(recommender, warm_from)
@@ -121,7 +126,7 @@ def train_model(
         "eval_seconds": time.perf_counter() - started,
         "epochs": early_stopped.training_lengths(),
         "device": recommender.fitted_device,
-        "protocol": protocol(early_stopped.early_stopping, refitted is not None),
+        "protocol": protocol(early_stopped.early_stopping, refitted is not None, validation_users),
         "warm_start": bool(early_stopped.warm_started_),
         "split": {"kind": split.kind, "dir": str(split_dir), **split.info},
         **result.to_dict(),

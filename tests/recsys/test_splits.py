@@ -58,6 +58,22 @@ def test_fit_train_shares_the_id_maps_of_train():
     assert split.fit_train.matrix.nnz < split.train.matrix.nnz
 
 
+def test_validation_users_keep_only_their_validation_events_out_of_fit_train():
+    split = leave_one_out(frame(ROWS))
+    view = split.with_validation_users(0.5, seed=1)
+    assert len(view.validation) == 1 and set(view.validation) <= set(split.validation)
+    held = next(iter(view.validation))
+    other = ({"u1", "u4"} - {held}).pop()
+    fit = view.events[view.events["fit"]].groupby("user_id")["item_id"].agg(list).to_dict()
+    assert fit[other] == split.events[split.events["user_id"] == other]["item_id"].tolist()  # every event
+    assert fit[held] == split.events[split.events["fit"] & (split.events["user_id"] == held)]["item_id"].tolist()
+    assert view.validation_histories() == {held: split.validation_histories()[held]}
+    assert view.test == split.test and view.train.matrix.nnz == split.train.matrix.nnz
+    assert view.with_validation_users(1.0).validation == view.validation
+    with pytest.raises(InputError):
+        split.with_validation_users(0)
+
+
 def test_temporal_split_has_no_future_in_training_and_tags_cold_users():
     rows = [("u1", "a", 1), ("u1", "b", 2), ("u1", "c", 30), ("u1", "a", 31),  # a again after the cut: not a target
             ("u2", "b", 1), ("u2", "c", 10),

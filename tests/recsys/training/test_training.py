@@ -92,6 +92,22 @@ def test_early_stopping_models_are_refit_on_the_whole_training_period(split_dir,
     assert target in set(history)  # the validation period was learnt, not passed as live history
 
 
+def test_validating_on_a_share_of_users_trains_on_the_others_validation_events_without_a_refit(split_dir, tmp_path):
+    split = Split.load(split_dir)
+    out = train_model(split_dir, "sasrec", tmp_path / "sasrec", epochs=2, params=SMALL_SASREC, device="cpu",
+                      validation_users=0.5)
+    ev = read_evaluation(out)
+    assert "refit" not in ev and "early stopping on those targets (no refit)" in ev["protocol"]
+    view = split.with_validation_users(0.5, seed=0)
+    served = load_model(out / "artifact")
+    learnt = {u: set(served.items_.external(served.sequences_[served.users_.index([u])[0]])) for u in split.validation}
+    held = set(view.validation)
+    assert 0 < len(held) < len(split.validation)
+    assert all(split.validation[u][0] in learnt[u] for u in split.validation if u not in held)  # trained on
+    assert not any(split.validation[u][0] in learnt[u] for u in held if split.validation[u][0] not in
+                   set(split.events[split.events["fit"] & (split.events["user_id"] == u)]["item_id"]))
+
+
 def test_register_models_records_the_run_and_gates(split_dir, tmp_path):
     trained = [train_model(split_dir, m, tmp_path / m) for m in ("popularity", "ease")]
     registry = tmp_path / "registry"
