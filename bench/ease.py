@@ -32,12 +32,14 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS))
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    res = {"bench": "ease", "machine": machine(), "load_avg_at_start": os.getloadavg()[0], "results": {},
-           "command": "python bench/ease.py " + " ".join(sys.argv[1:])}
+    old = json.loads((RESULTS / "ease.json").read_text()) if (RESULTS / "ease.json").exists() else {}
+    res = {"bench": "ease", "machine": machine(), "load_avg_at_start": os.getloadavg()[0],
+           "results": old.get("results", {}), "command": "python bench/ease.py " + " ".join(sys.argv[1:])}
     with tempfile.TemporaryDirectory(prefix="bench-ease-") as tmp:
         for ds in args.datasets.split(","):
             split_dir, n_items = _split(ds, Path(tmp) / ds)
-            entry = res["results"].setdefault(ds, {"n_items": n_items, "variants": {}})
+            entry = res["results"][ds] = {"n_items": n_items, "variants": {}, "load_avg_at_start": os.getloadavg()[0],
+                                          "command": res["command"]}  # other data sets keep their earlier runs
             for variant in args.variants.split(","):
                 dtype, solver = variant.split(":")
                 trained = train_model(split_dir, "ease", Path(tmp) / ds / variant, device="cpu", n_boot=1000,
@@ -73,11 +75,13 @@ def markdown(res: dict[str, Any]) -> str:
     lines = ["# EASE: float32 vs float64, Cholesky vs LU", "",
              "Leave-one-out, full ranking, the user's training items excluded, bootstrap 95% CI over users (the "
              "pipeline of bench/quality.py). Train seconds are the whole fit (Gram matrix, inverse, weights) on "
-             f"{m.get('cpus')} CPUs shared with other jobs (load average {res['load_avg_at_start']:.1f} at start), "
-             f"{m.get('processor')}.", ""]
+             f"{m.get('cpus')} CPUs, {m.get('processor')}; the load average at the start of each data set's run "
+             "says how much other work shared them.", ""]
     for ds, entry in res["results"].items():
-        lines += [f"## {ds} ({entry['n_items']} items)", "", "| dtype:solver | NDCG@10 | 95% CI | HR@10 | train s |",
-                  "|---|---:|---|---:|---:|"]
+        load = entry.get("load_avg_at_start", res["load_avg_at_start"])
+        lines += [f"## {ds} ({entry['n_items']} items)", "",
+                  f"Load average {load:.1f} at start; `{entry.get('command', res['command'])}`.", "",
+                  "| dtype:solver | NDCG@10 | 95% CI | HR@10 | train s |", "|---|---:|---|---:|---:|"]
         base = entry["variants"].get("float64:cholesky")
         for variant, r in entry["variants"].items():
             ci = r["ndcg@10_ci95"]
@@ -91,10 +95,9 @@ def markdown(res: dict[str, Any]) -> str:
     lines += ["Default kept: **float32 with Cholesky** (`EASE(dtype=\"float32\", solver=\"cholesky\")`): every "
               "variant gives the same rankings (same NDCG@10 to four decimals), float32 halves the memory of the "
               "n_items^2 matrices, and Cholesky (potrf + potri) does about two thirds of an LU inverse's "
-              "floating-point work. The train seconds above are dominated by waiting for a core on this shared "
-              "machine (the inverse itself is under a second at 3.6k items), so they do not rank the solvers; "
-              "Amazon Beauty (12k items, where the inverse dominates) was not measured in this run for lack of "
-              "machine time.", "", f"Command: `{res['command']}`", ""]
+              "floating-point work. At 3.6k items (MovieLens) the inverse is under a second and the train seconds "
+              "are the rest of the fit and the machine's load; at 12k items (Amazon Beauty) the inverse dominates."
+              + ("" if "beauty" in res["results"] else " Amazon Beauty has not been measured yet."), ""]
     return "\n".join(lines)
 
 

@@ -159,6 +159,8 @@ def markdown() -> str:
                          f"{'-' if share is None else f'{share:.0%}'} | {v['ndcg@10']:.4f} | {ci[0]:.4f}-{ci[1]:.4f} | "
                          f"{v['hr@10']:.4f} | {_yes(v.get('within_full_refit_ci'))} | "
                          f"{'**met**' if v.get('goal') else 'not met'} |")
+        for note in r.get("notes", []):  # readings written into the JSON by hand after the run
+            lines += ["", note]
         lines += ["", f"Machine: {m['cpu']}, {m['cores']} cores, torch threads {m['threads']}, load average "
                   f"{m['load_avg_at_start'][0]:.1f} at start; started {r['started']}.", ""]
     return "\n".join(lines)

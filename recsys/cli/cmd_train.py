@@ -44,7 +44,7 @@ def train(
                                             help="Refit by continuing the early-stopped model this many epochs on "
                                                  "the whole period (instead of training again from scratch)."),
     validation_users: float | None = typer.Option(
-        None, "--validation-users", min=0.0, max=1.0, min_open=True,
+        None, "--validation-users", min=0.0, max=1.0,
         help="Early-stop on this share of the users only and train on everyone else's validation events, with no "
              "refit (e.g. 0.1: under half of today's SASRec time; see bench/results/refit.md)."),
     warm_start: bool = typer.Option(False, "--warm-start/--cold-start",
