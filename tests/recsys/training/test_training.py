@@ -187,6 +187,7 @@ def test_cli_train_json_and_errors(lake, tmp_path):
         (["--lake", str(lake), "--models", "popularity,magic"], "unknown model"),
         (["--lake", str(lake), "--models", "popularity", "--from", "2030-01-01"], "no usable events"),
         (["--lake", str(lake), "--models", "ease", "--param", "ease=1"], "MODEL.KEY=VALUE"),
+        (["--lake", str(lake), "--models", "popularity", "--validation-users", "0"], "share of validation users"),
     ]
     for args, message in bad:
         res = runner.invoke(app, ["train", "--registry", str(tmp_path / "reg2"), *args])
