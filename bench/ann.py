@@ -15,6 +15,7 @@ Writes bench/results/ann.json and .md and prints one JSON line.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import os
@@ -244,10 +245,11 @@ WHY = ("faiss (Meta; releases every few months) and usearch (Unum; frequent rele
        "inverted file, the HNSW graph and the exhaustive index the tests compare against (IndexFlatIP), in its own "
        "binary format (faiss.write_index, no pickle). The inverted file (IVF-Flat) is the default: at a million "
        "items it meets the recall goal at a fraction of a millisecond of CPU per query and builds in about two "
-       "minutes on these loaded cores, where faiss's HNSW graph of the same million items did not finish building "
-       "in the half hour this run could give it (it is built once per registered version, every night; the 100k "
-       "rows above took 96 s). In a development run on 30k items the inverted file needed nprobe=256 for recall "
-       "0.91 where faiss's HNSW reached 0.95 at ef_search=64 (small clusters), so `AnnConfig(kind=\"hnsw\")` is "
+       "minutes on two shared cores, where faiss's HNSW graph of the same million items did not finish building "
+       "in the half hour one run could give it (it is built once per registered version, every night; see the "
+       "build seconds of the graph rows above). In a development run on 30k items the inverted file needed "
+       "nprobe=256 for recall 0.91 where faiss's HNSW reached 0.95 at ef_search=64 (small clusters), so "
+       "`AnnConfig(kind=\"hnsw\")` is "
        "there for catalogues near the 100k threshold (not re-measured here). usearch's graph reached lower recall "
        "than faiss's at the same beam and built slower.")
 
@@ -294,6 +296,9 @@ def main() -> None:
             _finish(res)
     for name in names:
         if name == "ivf":
+            continue
+        if name == "usearch" and importlib.util.find_spec("usearch") is None:
+            log.warning("usearch is not installed (pip install usearch): its rows are skipped")
             continue
         n = min(args.graph_items, args.items)
         sub_truth = truth if n == args.items else exact_top(items[:n], queries, K)
