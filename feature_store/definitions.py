@@ -111,7 +111,7 @@ FEATURES: dict[str, Feature] = {f.name: f for f in _user_features() + _item_feat
 """Every feature, by name: the registry both stores share."""
 
 
-Group = Literal["retriever", "user", "item", "catalogue", "cross", "context"]
+Group = Literal["retriever", "user", "item", "catalogue", "cross", "context", "segment"]
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,9 @@ class PairFeature:
     (the user's latest known event): only events with ``ts <= as_of`` count, so a label after it never leaks in.
 
     ``window`` None: every earlier event. ``retriever`` features are made per retriever, ``{retriever}_score`` /
-    ``{retriever}_rank``; ``catalogue`` features need a catalogue (``LAKE/items``), ``cross`` ones item categories
-    (missing values are NaN, which the ranker handles natively).
+    ``{retriever}_rank``; ``catalogue`` features need a catalogue (``LAKE/items``), ``cross`` ones item categories,
+    ``segment`` ones the ranker's user segments (`recsys.ranking.segments`: users grouped by taste; the user's own
+    segment is taken from their events as of ``as_of``). Missing values are NaN, which the ranker handles natively.
     """
 
     name: str
@@ -153,6 +154,13 @@ def _pair_features() -> list[PairFeature]:
         PairFeature("user_category_idle_days", "cross", None, "days since the user last touched the item's category"),
         PairFeature("hour", "context", None, "hour of day (UTC) of as_of"),
         PairFeature("day_of_week", "context", None, "day of week of as_of (0 = Monday)"),
+        PairFeature("segment_item_events", "segment", None,
+                    "popularity among similar users: the item's events by users of the user's taste segment"),
+        PairFeature("segment_item_events_30d", "segment", 30 * _DAY,
+                    "the item's events by users of the user's taste segment in 30 days"),
+        PairFeature("segment_item_lift", "segment", None,
+                    "the item's share of the segment's events over its share of all events (>1: liked more by "
+                    "similar users)"),
     ]
     return out
 

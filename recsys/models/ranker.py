@@ -4,7 +4,8 @@ Stage one: any registered models (``retrievers``, e.g. popularity, ALS, item-kNN
 ``n_candidates`` unseen items; the union is the candidate set. Stage two: LightGBM lambdarank (see
 `recsys.ranking.ltr` for why) scores each (user, candidate) pair from the retrievers' scores and ranks and the
 point-in-time features of `feature_store.definitions.PAIR_FEATURES` (user, item, catalogue, user x category,
-context). Items no retriever proposed rank below every candidate, by popularity (misses, in evaluation terms).
+context, and the item's popularity among users of similar taste, `recsys.ranking.segments`). Items no retriever
+proposed rank below every candidate, by popularity (misses, in evaluation terms).
 
 Everything happens in `fit`, so the training pipeline treats the ranker like any model: the training events are
 cut (`recsys.ranking.protocol`), retrievers fitted on the events before the cut-off produce the candidates the
@@ -42,6 +43,7 @@ from recsys.ranking.ltr import booster_from_text, importances, lambdarank_params
 from recsys.ranking.online import LiveEvents, live_events
 from recsys.ranking.protocol import label_split
 from recsys.ranking.report import recall_stats
+from recsys.ranking.segments import Segments
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ class Ranker(Recommender):
     of the time span) or "last" (each user's last `label_events` events); see `recsys.ranking.protocol`.
     max_label_users: cap on the label users (a seeded sample) to bound training time. catalog: a lake whose
     ``items/`` catalogue (or, without one, the events' categories) gives item attributes; None: none.
+    n_segments: user taste segments for the "popularity among similar users" features (0: none).
     n_estimators, learning_rate, num_leaves, min_child_samples: LightGBM's. random_state: seeds everything.
     """
 
@@ -76,6 +79,7 @@ class Ranker(Recommender):
         label_events: int = 3,
         max_label_users: int = 20_000,
         catalog: str | None = None,
+        n_segments: int = 32,
         n_estimators: int = 300,
         learning_rate: float = 0.02,
         num_leaves: int = 7,
@@ -92,6 +96,7 @@ class Ranker(Recommender):
         self.label_events = label_events
         self.max_label_users = max_label_users
         self.catalog = catalog
+        self.n_segments = n_segments
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -129,7 +134,8 @@ class Ranker(Recommender):
         categories, catalogue = self._item_attributes(data)
         early = self._fit_retrievers(names, cut.before)
         before_s = event_seconds(cut.before)
-        side = ItemSide(ItemLog.from_users(cut.before.sequences, before_s, data.n_items), categories, catalogue)
+        side = ItemSide(ItemLog.from_users(cut.before.sequences, before_s, data.n_items), categories, catalogue,
+                        self._segments(cut.before, before_s))
         rng = np.random.default_rng(self.random_state)
         pick = np.sort(rng.permutation(len(cut.users))[:self.max_label_users])
         users = cut.users[pick]
@@ -149,7 +155,14 @@ class Ranker(Recommender):
         self.retrievers_ = self._fit_retrievers(frame.candidates.retrievers, data)
         self.user_seconds_ = event_seconds(data)
         log_all = ItemLog.from_users(data.sequences, self.user_seconds_, data.n_items)
-        self.side_ = ItemSide(log_all, frame.categories, frame.catalogue)
+        self.side_ = ItemSide(log_all, frame.categories, frame.catalogue, self._segments(data, self.user_seconds_))
+
+    def _segments(self, data: Interactions, seconds: list[np.ndarray]) -> Segments | None:
+        if not isinstance(self.n_segments, int | np.integer) or self.n_segments < 0:
+            raise InputError(f"n_segments must be a non-negative integer, got {self.n_segments!r}")
+        if self.n_segments == 0:
+            return None
+        return Segments.fit(data, seconds, int(self.n_segments), random_state=int(self.random_state))
 
     def _learn(self, frame: RankingFrame, rng: np.random.Generator) -> None:
         """Fit lambdarank on the groups with at least one positive; a held-out share of the label users gives the
@@ -233,7 +246,11 @@ class Ranker(Recommender):
             live_ids.append(self.items_.external(items).tolist() if len(items) else None)
         cands = retrieve(self.retrievers_, ext, int(self.n_candidates),
                          histories=live_ids if any(h is not None for h in live_ids) else None)
-        return cands, pair_matrix(self.side_, rows, cands.items, cands.stacked_block())
+        X = pair_matrix(self.side_, rows, cands.items, cands.stacked_block())
+        names = ranking_feature_names(list(self.retrievers_))
+        if names != self.feature_names_:  # an artifact of an earlier release learnt fewer features
+            X = X[:, [names.index(n) for n in self.feature_names_]]
+        return cands, X
 
     def _score(self, users: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
         pop = self.item_popularity_ / (self.item_popularity_.max() + 1.0)
@@ -255,13 +272,16 @@ class Ranker(Recommender):
             state["categories"] = side.categories
         for key, values in (side.catalogue or {}).items():
             state[f"catalogue_{key}"] = values
+        if side.segments is not None:
+            state.update(side.segments.state())
         return state
 
     def _load_state(self, state: Mapping[str, np.ndarray]) -> None:
         lengths = [len(s) for s in self.sequences_]
         self.user_seconds_ = np.split(state["user_seconds"], np.cumsum(lengths)[:-1]) if lengths else []
         catalogue = {k.removeprefix("catalogue_"): v for k, v in state.items() if k.startswith("catalogue_")}
-        self.side_ = ItemSide(ItemLog.from_state(dict(state)), state.get("categories"), catalogue or None)
+        self.side_ = ItemSide(ItemLog.from_state(dict(state)), state.get("categories"), catalogue or None,
+                              Segments.from_state(state))
 
     def _save_files(self, folder: Path) -> None:
         for name, model in self.retrievers_.items():

@@ -12,12 +12,14 @@ import numpy as np
 
 from feature_store.definitions import PAIR_FEATURES
 from recsys.ranking.events import DAY, ItemLog, UserEvents
+from recsys.ranking.segments import Segments
 
 _USER = [n for n, f in PAIR_FEATURES.items() if f.group == "user"]
 _ITEM = [n for n, f in PAIR_FEATURES.items() if f.group == "item"]
 _CATALOGUE = [n for n, f in PAIR_FEATURES.items() if f.group == "catalogue"]
 _CROSS = [n for n, f in PAIR_FEATURES.items() if f.group == "cross"]
 _CONTEXT = [n for n, f in PAIR_FEATURES.items() if f.group == "context"]
+_SEGMENT = [n for n, f in PAIR_FEATURES.items() if f.group == "segment"]
 
 
 def _window_s(name: str) -> int | None:
@@ -27,12 +29,14 @@ def _window_s(name: str) -> int | None:
 
 @dataclass
 class ItemSide:
-    """What the ranker knows about items: their event log, category codes (-1: none) and catalogue columns
-    (price, available, created_at in seconds; NaN where unknown). Categories and catalogue are optional."""
+    """What the ranker knows about items: their event log, category codes (-1: none), catalogue columns
+    (price, available, created_at in seconds; NaN where unknown) and their events by user segment. Categories,
+    catalogue and segments are optional."""
 
     log: ItemLog
     categories: np.ndarray | None = None
     catalogue: dict[str, np.ndarray] | None = None
+    segments: Segments | None = None
 
 
 def user_values(user: UserEvents) -> np.ndarray:
@@ -104,6 +108,36 @@ def item_values(side: ItemSide, items: np.ndarray, as_of: np.ndarray) -> np.ndar
     return np.column_stack(cols)
 
 
+def segment_values(side: ItemSide, users: Sequence[UserEvents], items: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """The ``segment`` group per pair (popularity among similar users): ``(len(items), len(segment))``."""
+    out = np.full((len(items), len(_SEGMENT)), np.nan)
+    seg = side.segments
+    if seg is None or not len(items):
+        return out
+    of_user = seg.assign([u.items[u.ts <= u.as_of] for u in users])
+    as_of_u = np.array([u.as_of for u in users], np.int64)
+    k = len(seg.centroids)
+    per_segment = np.column_stack([seg.totals.count(np.full(len(users), s), None, as_of_u) for s in range(k)])
+    seg_total = per_segment[np.arange(len(users)), np.maximum(of_user, 0)].astype(np.float64)
+    all_total = per_segment.sum(axis=1).astype(np.float64)
+    member, as_of = np.repeat(of_user, sizes), np.repeat(as_of_u, sizes)
+    known = member >= 0
+    keys = member[known] * seg.n_items + items[known]
+    t = as_of[known]
+    item_all = side.log.count(items[known], None, t).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for c, name in enumerate(_SEGMENT):
+            w = _window_s(name)
+            here = seg.log.count(keys, None if w is None else t - w, t).astype(np.float64)
+            if name == "segment_item_lift":
+                share = here / np.repeat(seg_total, sizes)[known]
+                overall = item_all / np.repeat(all_total, sizes)[known]
+                out[known, c] = np.where(overall > 0, share / overall, np.nan)
+            else:
+                out[known, c] = here
+    return out
+
+
 def context_values(as_of: int) -> np.ndarray:
     """hour (UTC) and day of week (0 = Monday) of a time in seconds."""
     days = as_of // DAY
@@ -130,5 +164,6 @@ def pair_matrix(
     else:
         cross = np.full((n, len(_CROSS)), np.nan)
     context = np.repeat(np.vstack([context_values(u.as_of) for u in users]), sizes, axis=0)
-    blocks = [retriever_block, user_block, item_values(side, items, as_of), cross, context]
+    blocks = [retriever_block, user_block, item_values(side, items, as_of), cross, context,
+              segment_values(side, users, items, sizes)]
     return np.hstack(blocks).astype(np.float32)

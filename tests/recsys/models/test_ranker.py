@@ -16,8 +16,10 @@ from recsys.dataset import build_interactions
 from recsys.errors import InputError
 from recsys.models import create_model, load_model
 from recsys.models.ranker import Ranker
-from recsys.ranking.events import DAY, US, ItemLog, UserEvents
+from recsys.ranking.events import DAY, US, ItemLog, UserEvents, event_seconds
 from recsys.ranking.features import pair_matrix
+from recsys.ranking.protocol import label_split
+from recsys.ranking.segments import Segments
 
 T0 = 1_700_000_000  # seconds
 N_ITEMS = 30
@@ -195,3 +197,31 @@ def test_catalogue_features_come_from_the_lakes_items(frame: pd.DataFrame, tmp_p
                                         - T0) / DAY, rtol=1e-5)
     plain = Ranker(**PARAMS).training_frame(data_of(frame))
     assert np.isnan(plain.X[:, names.index("item_price")]).all()
+
+
+def test_segment_features_count_similar_users_events_as_of_the_users_time(frame: pd.DataFrame) -> None:
+    """Popularity among similar users: the candidate's events, up to the row's time, by the users whose fitted
+    segment is the one the row's own past events give (brute force over the events before the cut-off)."""
+    data = data_of(frame)
+    model = Ranker(**PARAMS, n_segments=4)
+    tf = model.training_frame(data)
+    names = tf.feature_names
+    before = label_split(data, event_seconds(data), cutoff="last", n_last=3).before
+    stamps = event_seconds(before)
+    seg = Segments.fit(before, stamps, 4)
+    assert seg is not None and len(seg.centroids) == 4
+    member = seg.assign(list(before.sequences))
+    assert len(set(member.tolist())) > 1, "users fall in more than one segment"
+    got = tf.X[:, names.index("segment_item_events")]
+    lift = tf.X[:, names.index("segment_item_lift")]
+    start = 0
+    for row, items in zip(tf.rows, tf.candidates.items, strict=True):
+        mine = seg.assign([row.items[row.ts <= row.as_of]])[0]
+        for j, item in enumerate(items):
+            want = sum(int(np.sum((before.sequences[v] == item) & (stamps[v] <= row.as_of)))
+                       for v in np.flatnonzero(member == mine))
+            assert got[start + j] == want
+        start += len(items)
+    assert np.isfinite(lift).any() and (lift[np.isfinite(lift)] >= 0).all()
+    off = Ranker(**PARAMS, n_segments=0).training_frame(data)
+    assert np.isnan(off.X[:, names.index("segment_item_events")]).all()
