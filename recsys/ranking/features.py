@@ -117,7 +117,7 @@ def segment_values(side: ItemSide, users: Sequence[UserEvents], items: np.ndarra
     of_user = seg.assign([u.items[u.ts <= u.as_of] for u in users])
     as_of_u = np.array([u.as_of for u in users], np.int64)
     k = len(seg.centroids)
-    per_segment = np.column_stack([seg.totals.count(np.full(len(users), s), None, as_of_u) for s in range(k)])
+    per_segment = seg.totals.count(np.tile(np.arange(k), len(users)), None, np.repeat(as_of_u, k)).reshape(-1, k)
     seg_total = per_segment[np.arange(len(users)), np.maximum(of_user, 0)].astype(np.float64)
     all_total = per_segment.sum(axis=1).astype(np.float64)
     member, as_of = np.repeat(of_user, sizes), np.repeat(as_of_u, sizes)
