@@ -8,8 +8,9 @@ detection, and the users A/B testing and team-draft interleaving need to detect 
 (2) SRM: a fair 50/50 split, and one where 5 % of the treatment's users are lost (a logging bug), `--sims` each.
 (3) Power: models trained on generated data (`recsys generate`'s ground truth), lists scored by the simulator's
     users (`recsys.simulate.behaviour`: position bias, true tastes); for a grid of user counts, `--power-sims`
-    simulated experiments each with A/B (CTR lift, delta method) and with team-draft interleaving (sign test on
-    per-request preferences); the smallest count reaching 80 % power at alpha 0.05 is reported.
+    simulated experiments each with A/B (CTR lift, delta method) and with team-draft interleaving (the report's test:
+    each user's mean per-request preference, users as the unit); the smallest count reaching 80 % power at
+    alpha 0.05 is reported.
 (4) Impression logging cost is measured by ``bench/serve.py --impression-cost`` (see serve-impressions.md).
 
     .venv/bin/python bench/experiments.py [--sims 500] [--power-sims 200] [--registry DIR]
@@ -46,6 +47,7 @@ from recsys.experiments.stats import (  # noqa: E402
     sequential_p_values,
     sign_test,
     srm_check,
+    user_preference_test,
 )
 
 DAYS = 14
@@ -196,8 +198,9 @@ def power_ab(pa: np.ndarray, pb: np.ndarray, cap: np.ndarray, spread: float, n: 
 
 
 def power_interleaving(probs: np.ndarray, credit: np.ndarray, cap: np.ndarray, spread: float, n: int, sims: int,
-                       reqs: int, rng: np.random.Generator) -> float:
-    """Share of interleaving experiments of `n` users (`reqs` lists each) where the sign test favours b."""
+                       reqs: int, rng: np.random.Generator, by_request: bool = False) -> float:
+    """Share of interleaving experiments of `n` users (`reqs` lists each) where the report's test (users as the
+    unit, `user_preference_test`) favours b; `by_request`: the request-level sign test instead."""
     wins = 0
     for _ in range(sims):
         users = rng.integers(0, len(probs), n)
@@ -206,10 +209,17 @@ def power_interleaving(probs: np.ndarray, credit: np.ndarray, cap: np.ndarray, s
         variant = rng.integers(0, probs.shape[1], len(users))
         p, c = _with_propensity(probs[users, variant], f, cap), credit[users, variant]
         clicks = rng.random(p.shape) < p
-        b = (clicks & (c == 1)).sum(axis=1)
-        a = (clicks & (c == 0)).sum(axis=1)
-        pb, pa = int((b > a).sum()), int((a > b).sum())
-        wins += sign_test(pb, pa) < ALPHA and pb > pa
+        b = (clicks & (c == 1)).sum(axis=1).reshape(n, reqs)
+        a = (clicks & (c == 0)).sum(axis=1).reshape(n, reqs)
+        if by_request:
+            pb, pa = int((b > a).sum()), int((a > b).sum())
+            wins += sign_test(pb, pa) < ALPHA and pb > pa
+            continue
+        decided = (a + b) > 0  # requests with a click; each user's mean preference for b over them
+        has = decided.any(axis=1)
+        pref = np.where(decided, np.sign(b - a), 0).sum(axis=1)[has] / decided.sum(axis=1)[has]
+        test = user_preference_test(pref)
+        wins += test["p_value"] < ALPHA and test["mean_preference"] > 0
     return wins / sims
 
 
@@ -301,7 +311,9 @@ def write_markdown(path: Path, res: dict[str, Any]) -> None:
                      f"{_n(p['interleaving'])} | {ratio} | "
                      f"**{'met' if p['goal_10x'] else 'missed'}** |")
     lines += ["", "A/B tests the report's CTR lift (delta method, users as the unit, two-sided); interleaving tests "
-              "the per-request preference with the report's sign test. Click propensity spread is the sigma of a "
+              "each user's mean per-request preference with the report's test (users as the unit, "
+              "`user_preference_test`; the request-level sign test overstates significance when users return). "
+              "Click propensity spread is the sigma of a "
               "lognormal factor (mean 1) on each user's click probabilities: 0 makes users differ only in tastes; 1 "
               "adds the differences in how much people click that real logs show. Interleaving compares both lists "
               "within one user, so that spread cancels out of it, while it adds variance to A/B.", "",

@@ -3,7 +3,8 @@
 `experiment_report` returns one JSON-ready dict: per arm users, impressions, clicks, CTR (share of answered lists
 with a click), conversion rate (users with an attributed purchase), revenue per user, coverage of what was shown and
 the arm version's offline metrics; the relative lift of each metric with its 95 % interval, fixed-horizon p-value and
-always-valid (mSPRT) p-value over daily looks; the sample-ratio-mismatch check; for interleaving, wins/ties/losses.
+always-valid (mSPRT) p-value over daily looks; the sample-ratio-mismatch check; for interleaving, wins/ties/losses
+per request and the test of the mean preference per user (users as the unit, fixed and always-valid p-values).
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from recsys.errors import InputError
 from recsys.experiments.attribution import attribute, shown_items
 from recsys.experiments.definitions import Experiment, ExperimentStore
 from recsys.experiments.interleaving import preference
-from recsys.experiments.stats import ArmStats, interleaving_summary, relative_lift, sequential_p_values, srm_check
+from recsys.experiments.stats import (
+    ArmStats,
+    interleaving_summary,
+    relative_lift,
+    sequential_p_values,
+    srm_check,
+    user_preference_test,
+)
 from recsys.impressions import read_impressions
 from recsys.lake import events_dataset
 
@@ -126,8 +134,9 @@ def _interleaving(exp: Experiment, per_imp: pd.DataFrame, hits: pd.DataFrame, n_
     a, b = list(exp.arms)[:2]
     clicks = hits[hits["event_type"].isin(CLICK_TYPES)].drop_duplicates(["imp_request_id", "item_id"])
     positions = clicks.groupby("imp_request_id")["imp_position"].apply(list)
-    prefs = [preference(credit, positions.get(rid, []), (a, b))
-             for rid, credit in zip(per_imp["request_id"], per_imp["credit"], strict=True) if rid in positions.index]
+    decided = per_imp[per_imp["request_id"].isin(positions.index)]
+    prefs = [preference(credit, positions[rid], (a, b))
+             for rid, credit in zip(decided["request_id"], decided["credit"], strict=True)]
     arms: dict[str, Any] = {}
     for arm in (a, b):
         mine = clicks[clicks["imp_credit"] == arm]
@@ -139,6 +148,16 @@ def _interleaving(exp: Experiment, per_imp: pd.DataFrame, hits: pd.DataFrame, n_
         arms[arm] = _arm_summary(arm, _user_stats(team).loc[arm], team, n_items)
     summary = interleaving_summary(prefs)
     summary.update({"arm_a": a, "arm_b": b, "requests_with_clicks": len(prefs)})
+    by_user = decided.assign(pref=np.asarray(prefs, dtype=np.float64))[["user_id", "ts", "pref"]]
+    looks = []
+    for day in sorted(by_user["ts"].dt.floor("D").unique())[:-1]:  # what someone looking daily saw
+        seen = user_preference_test(by_user[by_user["ts"] < day + pd.Timedelta(days=1)]
+                                    .groupby("user_id")["pref"].mean().to_numpy())
+        if seen["se"] == seen["se"]:
+            looks.append((seen["mean_preference"], seen["se"], seen["users"]))
+    users = user_preference_test(by_user.groupby("user_id")["pref"].mean().to_numpy(), looks)
+    summary["user_level"] = {k: ([_num(x) for x in v] if isinstance(v, list) else _num(v) if k != "users" else v)
+                             for k, v in users.items()}
     return arms, summary
 
 
@@ -171,7 +190,8 @@ def experiment_report(registry: str | Path, lake: str | Path, name: str, *, wind
         it = report["interleaving"]
         report["lift"] = {"metric": "interleaving_preference", "control": it["arm_a"], "treatment": it["arm_b"],
                           "relative": _num(-it["delta"]) if it["delta"] == it["delta"] else None,
-                          "ci": [None, None], "p_value": _num(it["p_value"])}
+                          "ci": [None, None], "p_value": it["user_level"]["p_value"],
+                          "always_valid_p_value": it["user_level"]["always_valid_p_value"]}
         report["srm"] = {"p_value": None, "ok": True, "note": "interleaving shows both arms to every user"}
     else:
         _ab(report, exp, per_imp, n_items)

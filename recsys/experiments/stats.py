@@ -156,3 +156,28 @@ def interleaving_summary(prefs: Sequence[int]) -> dict[str, Any]:
     total = wins + losses + ties
     delta = (wins + ties / 2) / total - 0.5 if total else math.nan
     return {"wins": wins, "ties": ties, "losses": losses, "delta": delta, "p_value": sign_test(wins, losses)}
+
+
+def user_preference_test(per_user: Sequence[float], looks: Iterable[tuple[float, float, int]] = (),
+                         alpha: float = 0.05) -> dict[str, Any]:
+    """Users as the unit of an interleaving test: each value is one user's mean per-request preference for arm A
+    (+1 a win, -1 a loss, 0 a tie, over the user's requests with a click).
+
+    A user's requests are not independent, so a sign test over requests overstates significance as soon as users
+    come back; this tests the mean over users (normal approximation) and gives the always-valid mSPRT p-value over
+    the earlier `looks` (mean, se, users) and this one, so it may be read every day."""
+    x = np.asarray(per_user, dtype=np.float64)
+    n = len(x)
+    mean = float(x.mean()) if n else math.nan
+    se = float(x.std(ddof=1) / math.sqrt(n)) if n >= 2 else math.nan
+    if not math.isfinite(se):
+        p = math.nan
+    elif se == 0:
+        p = 1.0 if mean == 0 else 0.0
+    else:
+        p = float(2 * st.norm.sf(abs(mean) / se))
+    z = float(st.norm.ppf(1 - alpha / 2))
+    seq = sequential_p_values([*looks, (mean, se, n)]) if math.isfinite(se) else [math.nan]
+    return {"users": n, "mean_preference": mean, "se": se, "ci": [mean - z * se, mean + z * se], "p_value": p,
+            "always_valid_p_value": seq[-1]}
+

@@ -68,6 +68,23 @@ def test_the_truly_better_treatment_wins_a_small_simulated_ab(trained, tmp_path)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
 
 
+def test_a_simulated_interleaving_prefers_the_truly_better_arm_with_users_as_the_unit(trained, tmp_path):
+    reg = _copy(trained, tmp_path)
+    ExperimentStore(reg.root).start(Experiment("mix", {"control": Arm("popularity"), "treatment": Arm("itemknn")},
+                                               {"control": 50, "treatment": 50}, mode="interleaving", salt="s"))
+    with serve(settings_for(reg, experiments_poll_s=0, landing_dir=tmp_path / "served")) as base:
+        sim = simulate(base, trained / "landing", users=200, requests=800, seed=2)
+    assert sim.errors == 0
+    ingest([tmp_path / "served"], tmp_path / "lake")
+    rep = experiment_report(reg.root, tmp_path / "lake", "mix")
+    it, users = rep["interleaving"], rep["interleaving"]["user_level"]
+    assert it["arm_a"] == "control" and it["losses"] > it["wins"], "item-kNN's items are clicked more"
+    assert 2 <= users["users"] <= 200 and users["mean_preference"] < 0 and users["ci"][1] < 0
+    assert rep["lift"]["p_value"] == users["p_value"] < 0.05
+    assert users["p_value"] <= users["always_valid_p_value"] <= 1.0
+    assert "users as the unit" in render_experiment_html(rep)
+
+
 def test_the_simulator_is_deterministic_for_a_seed_and_loopback_only(trained, tmp_path):
     runs = []
     for n in range(2):

@@ -19,11 +19,13 @@ from recsys.experiments import Arm, Experiment, ExperimentStore, assign, prefere
 from recsys.experiments.attribution import attribute, shown_items
 from recsys.experiments.stats import (
     ArmStats,
+    mixing_sd,
     msprt_p_value,
     relative_lift,
     sequential_p_values,
     sign_test,
     srm_check,
+    user_preference_test,
 )
 from recsys.impressions import IMPRESSION_SCHEMA, read_impressions
 from recsys.ingest import ingest
@@ -78,6 +80,19 @@ def test_msprt_is_more_conservative_than_fixed_horizon_and_its_running_minimum_n
 def test_sign_test_by_hand():
     assert sign_test(0, 0) == 1.0
     assert sign_test(9, 1) == pytest.approx(2 * 11 / 1024)
+
+
+def test_user_level_preference_test_by_hand_and_against_clustered_requests():
+    out = user_preference_test([1.0, 1.0, -1.0, 0.0, 1.0])
+    se = np.std([1, 1, -1, 0, 1], ddof=1) / math.sqrt(5)
+    assert out["users"] == 5 and out["mean_preference"] == pytest.approx(0.4) and out["se"] == pytest.approx(se)
+    assert out["p_value"] == pytest.approx(2 * (1 - 0.5 * (1 + math.erf(0.4 / se / math.sqrt(2)))))
+    assert out["always_valid_p_value"] == pytest.approx(msprt_p_value(0.4, se, mixing_sd(se, 5)))
+    # One heavy user who won 60 requests and 20 users split evenly: the request-level sign test calls it, users don't.
+    assert sign_test(60 + 10, 10) < 1e-6
+    users = user_preference_test([1.0] + [1.0] * 10 + [-1.0] * 10)
+    assert users["p_value"] > 0.5
+    assert math.isnan(user_preference_test([1.0])["p_value"])
 
 
 # ---------------------------------------------------------------- assignment and interleaving
