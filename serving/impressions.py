@@ -34,11 +34,15 @@ class ImpressionLog:
         self._wake = threading.Event()
         self._closed = False
         self.written = 0
+        self._hour: tuple[tuple[int, ...], Path] | None = None
         self._thread = threading.Thread(target=self._flusher, name="impression-fsync", daemon=True)
         self._thread.start()
 
     def path_for(self, now: datetime) -> Path:
-        return self.folder / f"impressions-{now:%Y-%m-%dT%H}-{os.getpid()}.jsonl"
+        hour = (now.year, now.month, now.day, now.hour, os.getpid())
+        if self._hour is None or self._hour[0] != hour:  # one name per hour, not one string per answer
+            self._hour = (hour, self.folder / f"impressions-{now:%Y-%m-%dT%H}-{os.getpid()}.jsonl")
+        return self._hour[1]
 
     def append(self, record: dict[str, Any], now: datetime | None = None) -> None:
         """Write one impression (a JSON line); durable against a process crash on return."""
