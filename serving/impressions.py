@@ -41,7 +41,7 @@ class ImpressionLog:
     def path_for(self, now: datetime) -> Path:
         hour = (now.year, now.month, now.day, now.hour, os.getpid())
         if self._hour is None or self._hour[0] != hour:  # one name per hour, not one string per answer
-            self._hour = (hour, self.folder / f"impressions-{now:%Y-%m-%dT%H}-{os.getpid()}.jsonl")
+            self._hour = (hour, self.folder / f"impressions-{now:%Y-%m-%dT%H}-{hour[-1]}.jsonl")
         return self._hour[1]
 
     def append(self, record: dict[str, Any], now: datetime | None = None) -> None:

@@ -156,8 +156,9 @@ def _interleaving(exp: Experiment, per_imp: pd.DataFrame, hits: pd.DataFrame, n_
         if seen["se"] == seen["se"]:
             looks.append((seen["mean_preference"], seen["se"], seen["users"]))
     users = user_preference_test(by_user.groupby("user_id")["pref"].mean().to_numpy(), looks)
-    summary["user_level"] = {k: ([_num(x) for x in v] if isinstance(v, list) else _num(v) if k != "users" else v)
-                             for k, v in users.items()}
+    summary["user_level"] = {"users": users["users"], "ci": [_num(x) for x in users["ci"]],
+                             **{k: _num(users[k]) for k in ("mean_preference", "se", "p_value",
+                                                            "always_valid_p_value")}}
     return arms, summary
 
 

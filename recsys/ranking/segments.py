@@ -53,6 +53,21 @@ def _kmeans(points: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     return c.astype(np.float32)
 
 
+def _tastes(vectors: np.ndarray, histories: Sequence[np.ndarray]) -> np.ndarray:
+    """Each history's unit taste: the normalised sum of its items' vectors (a zero row when it has none)."""
+    if not len(histories):
+        return np.zeros((0, vectors.shape[1]), np.float32)
+    empty = np.zeros(vectors.shape[1], np.float32)
+    return _normalise(np.vstack([vectors[h].sum(axis=0) if len(h) else empty for h in histories]))
+
+
+def _labels(tastes: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """The nearest centroid of each taste (cosine), -1 for a zero taste."""
+    out = np.argmax(tastes @ centroids.T, axis=1).astype(np.int64)
+    out[~tastes.any(axis=1)] = -1
+    return out
+
+
 @dataclass
 class Segments:
     """Item taste vectors ``(n_items, d)``, segment centroids ``(n_segments, d)``, the events of each segment by
@@ -69,14 +84,7 @@ class Segments:
 
     def assign(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         """The segment of each history (dense item indices), -1 where none of its items has a vector."""
-        if not histories:
-            return np.zeros(0, np.int64)
-        tastes = np.vstack([self.vectors[h].sum(axis=0) if len(h) else np.zeros(self.vectors.shape[1], np.float32)
-                            for h in histories])
-        tastes = _normalise(tastes)
-        out = np.argmax(tastes @ self.centroids.T, axis=1).astype(np.int64)
-        out[~tastes.any(axis=1)] = -1
-        return out
+        return _labels(_tastes(self.vectors, histories), self.centroids)
 
     @classmethod
     def fit(cls, data: Interactions, seconds: Sequence[np.ndarray], n_segments: int, dim: int = 32,
@@ -92,21 +100,16 @@ class Segments:
             return None
         _, s, vt = randomized_svd(binary, dim, random_state=random_state)
         vectors = np.ascontiguousarray((vt.T * np.sqrt(s)).astype(np.float32))
-        empty = ItemLog.build(np.zeros(0, np.int64), np.zeros(0, np.int64), 0)
-        model = cls(vectors, np.zeros((0, dim), np.float32), empty, empty)
-        tastes = _normalise(np.vstack([vectors[data.sequences[u]].sum(axis=0) for u in has]))
-        model.centroids = _kmeans(tastes, k, np.random.default_rng(random_state))
-        member = model.assign(list(data.sequences))
-        lengths = np.array([len(q) for q in data.sequences], np.int64)
-        seg = np.repeat(member, lengths)
+        tastes = _tastes(vectors, data.sequences)
+        centroids = _kmeans(tastes[has], k, np.random.default_rng(random_state))
+        member = _labels(tastes, centroids)
+        seg = np.repeat(member, [len(q) for q in data.sequences])
         items = np.concatenate(data.sequences).astype(np.int64)
         ts = np.concatenate(seconds).astype(np.int64)
         ok = seg >= 0
-        n_items = data.n_items
-        model.log = ItemLog.build(seg[ok] * n_items + items[ok], ts[ok], k * n_items)
-        model.totals = ItemLog.build(seg[ok], ts[ok], k)
         log.info("user segments: %d from %d-dim item vectors, %d users", k, dim, len(has))
-        return model
+        return cls(vectors, centroids, ItemLog.build(seg[ok] * data.n_items + items[ok], ts[ok], k * data.n_items),
+                   ItemLog.build(seg[ok], ts[ok], k))
 
     def state(self, prefix: str = "segment_") -> dict[str, np.ndarray]:
         out = {f"{prefix}vectors": self.vectors, f"{prefix}centroids": self.centroids}
