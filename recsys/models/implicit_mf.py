@@ -23,6 +23,17 @@ from recsys.models.history import history_rows, weights_on
 from recsys.models.warm import carry_rows
 
 log = logging.getLogger(__name__)
+_BLAS: list[Any] = []
+
+
+def _blas_controller() -> Any:
+    """One threadpoolctl controller for the process: finding the loaded libraries (reading the process's memory
+    map) costs about a millisecond, far more than a served fold-in; limiting through a kept controller does not."""
+    if not _BLAS:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0]
 
 def implicit_gpu_available() -> bool:
     """True when implicit was built with CUDA and sees a GPU."""
@@ -190,15 +201,25 @@ class ALS(_ImplicitMF):
         return vectors
 
     def _fold_in(self, user_items: sp.csr_matrix) -> np.ndarray:
-        from implicit.cpu.als import AlternatingLeastSquares
-
-        with threadpool_limits(1, "blas"):
-            solver = AlternatingLeastSquares(factors=self.item_factors_.shape[1],
-                                             regularization=float(self.regularization), alpha=float(self.alpha),
-                                             num_threads=int(self.num_threads))
-            solver.item_factors = self.item_factors_
+        solver = self._fold_solver()  # first: importing implicit loads the BLAS the controller must see
+        with _blas_controller().limit(limits=1, user_api="blas"):
             factors = solver.recalculate_user(np.arange(user_items.shape[0]), user_items)
         return np.asarray(factors, dtype=np.float32)
+
+    def _fold_solver(self) -> Any:
+        """implicit's CPU solver over the fitted item factors, made once per model: it keeps the item Gram matrix
+        (the costly part of a one-user fold-in) between requests."""
+        solver = getattr(self, "_fold_cache", None)
+        if solver is None or solver.item_factors is not self.item_factors_:
+            from implicit.cpu.als import AlternatingLeastSquares
+
+            with _blas_controller().limit(limits=1, user_api="blas"):  # implicit warns on a threaded BLAS
+                solver = AlternatingLeastSquares(factors=self.item_factors_.shape[1],
+                                                 regularization=float(self.regularization), alpha=float(self.alpha),
+                                                 num_threads=int(self.num_threads))
+            solver.item_factors = self.item_factors_
+            self._fold_cache = solver
+        return solver
 
     def _state(self) -> dict[str, np.ndarray]:
         return {**super()._state(), "user_weights": self.user_weights_}

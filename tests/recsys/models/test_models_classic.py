@@ -135,6 +135,16 @@ def test_als_folds_in_a_live_history_like_implicit_recalculate_user() -> None:
     # Without live items a known user keeps the trained factors.
     _, scores = model.recommend("u0", k=data.n_items, filter_seen=False, histories=[[]])
     np.testing.assert_allclose(scores, np.sort(ref.user_factors[0] @ ref.item_factors.T)[::-1], rtol=1e-5, atol=1e-6)
+    # The fold-in solver is kept between requests; a refit must not answer from the old item factors.
+    other = random_data(seed=5)
+    model.fit(other)
+    ref = AlternatingLeastSquares(**params)
+    ref.fit(other.matrix, show_progress=False)
+    row = sp.csr_matrix((np.array([1, 2, 1], np.float32), ([0, 0, 0], other.items.index(["i1", "i3", "i8"]))),
+                        shape=(1, other.n_items))
+    expected = ref.recalculate_user(0, row) @ ref.item_factors.T
+    _, scores = model.recommend("newcomer", k=other.n_items, filter_seen=False, histories=[history])
+    np.testing.assert_allclose(scores, np.sort(expected)[::-1], rtol=1e-4, atol=1e-6)
 
 
 def test_bpr_equals_a_bare_implicit_fit_single_threaded() -> None:
