@@ -34,7 +34,7 @@ from serving.metrics import MetricsMiddleware, ServiceMetrics
 from serving.ranking import bind_live_events
 from serving.reports import router as reports_router
 from serving.resilience import resilient, watch_store
-from serving.routes import router
+from serving.routes import direct, router
 from serving.settings import Settings, get_settings
 from serving.ui import install_ui
 from serving.users import router as users_router
@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.include_router(direct)
     app.include_router(router)
     app.include_router(items_router)
     app.include_router(reports_router)

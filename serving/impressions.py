@@ -8,14 +8,15 @@ wait for a disk flush: the cost on the request path is one `write` system call.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +35,23 @@ class ImpressionLog:
         self._wake = threading.Event()
         self._closed = False
         self.written = 0
-        self._hour: tuple[tuple[int, ...], Path] | None = None
+        self._hour: tuple[datetime, datetime, int, Path] | None = None  # [start, end), pid, file
         self._thread = threading.Thread(target=self._flusher, name="impression-fsync", daemon=True)
         self._thread.start()
 
     def path_for(self, now: datetime) -> Path:
-        hour = (now.year, now.month, now.day, now.hour, os.getpid())
-        if self._hour is None or self._hour[0] != hour:  # one name per hour, not one string per answer
-            self._hour = (hour, self.folder / f"impressions-{now:%Y-%m-%dT%H}-{hour[-1]}.jsonl")
-        return self._hour[1]
+        """The file of `now`'s hour for this process (one name per hour, not one string per answer)."""
+        pid = os.getpid()
+        cached = self._hour
+        if cached is None or not cached[0] <= now < cached[1] or cached[2] != pid:
+            start = now.replace(minute=0, second=0, microsecond=0)
+            path = self.folder / f"impressions-{now:%Y-%m-%dT%H}-{pid}.jsonl"
+            self._hour = cached = (start, start + timedelta(hours=1), pid, path)
+        return cached[3]
 
     def append(self, record: dict[str, Any], now: datetime | None = None) -> None:
         """Write one impression (a JSON line); durable against a process crash on return."""
-        data = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        data = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS)
         now = now or datetime.now(UTC)
         with self._lock:
             if self._closed:

@@ -16,7 +16,7 @@ from serving.catalog_state import MAX_WINDOW_DAYS, CatalogServices
 from serving.deps import AdminDep, ServiceDep, ServiceState
 from serving.filtering import EMPTY_VIEW, FILTER_DOCS, candidates_for, finish, parse_filters, with_hidden
 from serving.rules import CatalogView, Filters, fetch_size
-from serving.schemas import ItemIn, ItemList, ItemOut, ItemPatch
+from serving.schemas import ItemIn, ItemList, ItemOut, ItemPatch, json_response
 
 router = APIRouter(tags=["catalogue"])
 NOBODY = "\x00popular"
@@ -32,13 +32,6 @@ _LIST_DOCS = {"parameters": FILTER_DOCS}
 WindowQuery = Annotated[str | None, Query(pattern=r"^[0-9]+(\.[0-9]+)?[dhw]?$", max_length=12,
                                           description="A recent window: 7d, 24h, 2w (days without a unit); at most "
                                                       "90 days.")]
-
-
-def _json(obj: Any, status_code: int = 200) -> Response:
-    import json
-
-    return Response(json.dumps(obj, separators=(",", ":")).encode(), status_code=status_code,
-                    media_type="application/json")
 
 
 def _services(svc: ServiceState) -> CatalogServices:
@@ -89,7 +82,7 @@ async def popular_items(request: Request, svc: ServiceDep, k: Annotated[int, Que
         counts = await run_in_threadpool(_activity_or_404, svc, "counts", days)
         order = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         items = _ranked(view, [i for i, _ in order], [s for _, s in order], k, filters)
-        return _json({"items": items, "model": "events", "version": None, "window": window})
+        return json_response({"items": items, "model": "events", "version": None, "window": window})
     models = svc.holder.models
     name = model or ("popularity" if "popularity" in models else None)
     try:
@@ -100,7 +93,7 @@ async def popular_items(request: Request, svc: ServiceDep, k: Annotated[int, Que
     ids, scores = lm.model.recommend(NOBODY, fetch_size(k, filters, len(lm.model.items_)), filter_seen=False,
                                      exclude=with_hidden(view, None), candidates=candidates_for(view, lm, filters))
     items = finish(view, ids, scores, k, filters)
-    return _json({"items": items, "model": lm.name, "version": lm.version, "window": None})
+    return json_response({"items": items, "model": lm.name, "version": lm.version, "window": None})
 
 
 def _activity_or_404(svc: ServiceState, kind: str, days: float) -> dict[str, float]:
@@ -120,7 +113,7 @@ async def trending_items(request: Request, svc: ServiceDep, k: Annotated[int, Qu
     growth = await run_in_threadpool(_activity_or_404, svc, "growth", days)
     order = sorted(growth.items(), key=lambda kv: (-kv[1], kv[0]))
     items = _ranked(_view(svc), [i for i, _ in order], [s for _, s in order], k, filters)
-    return _json({"items": items, "model": "events", "version": None, "window": window})
+    return json_response({"items": items, "model": "events", "version": None, "window": window})
 
 
 @router.get("/items/latest", response_model=ItemList, responses=_LIST_RESPONSES, openapi_extra=_LIST_DOCS)
@@ -134,7 +127,7 @@ async def latest_items(request: Request, svc: ServiceDep, k: Annotated[int, Quer
                             "load` and start the service with --lake LAKE")
     dated = sorted(((x.created_at, i) for i, x in view.items.items() if x.created_at is not None), reverse=True)
     items = finish(view, [i for _, i in dated], [t.timestamp() for t, _ in dated], k, filters)
-    return _json({"items": items, "model": "catalog", "version": None, "window": None})
+    return json_response({"items": items, "model": "catalog", "version": None, "window": None})
 
 
 @router.get("/items/{item_id}", response_model=ItemOut, responses={404: _ERR})
@@ -143,7 +136,7 @@ async def get_item(item_id: str, svc: ServiceDep) -> Response:
     info = _view(svc).items.get(item_id)
     if info is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"item {item_id!r} is not in the catalogue")
-    return _json(info.public())
+    return json_response(info.public())
 
 
 async def _change(svc: ServiceState, item_id: str, fields: dict[str, Any], replace: bool) -> dict[str, Any]:
@@ -167,7 +160,7 @@ def _fields(body: ItemIn | ItemPatch) -> dict[str, Any]:
 @router.put("/items/{item_id}", response_model=ItemOut, responses=_ADMIN_RESPONSES)
 async def put_item(item_id: str, body: ItemIn, svc: ServiceDep, _: AdminDep) -> Response:
     """Create or replace an item's catalogue fields (fields left out take their defaults); admin token."""
-    return _json(await _change(svc, item_id, _fields(body), replace=True))
+    return json_response(await _change(svc, item_id, _fields(body), replace=True))
 
 
 @router.patch("/items/{item_id}", response_model=ItemOut, responses=_ADMIN_RESPONSES)
@@ -176,7 +169,7 @@ async def patch_item(item_id: str, body: ItemPatch, svc: ServiceDep, _: AdminDep
     change within `catalog_refresh_s`; the lake's catalogue records it for the next load and training."""
     if _view(svc).items.get(item_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"item {item_id!r} is not in the catalogue (PUT creates it)")
-    return _json(await _change(svc, item_id, _fields(body), replace=False))
+    return json_response(await _change(svc, item_id, _fields(body), replace=False))
 
 
 @router.delete("/items/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ADMIN_RESPONSES)

@@ -3,11 +3,12 @@ millisecond, so a thread-pool hop would cost more than it saves. Blocking I/O (f
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request, status
 from fastapi.responses import PlainTextResponse, Response
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
@@ -32,20 +33,31 @@ from serving.schemas import (
     ReadyResponse,
     Recommendations,
     SimilarItems,
+    json_response,
 )
 from serving.users import resolve_records, serving_ids
 
+
+class DirectRoute(APIRoute):
+    """A route documented in OpenAPI from its declaration like any other, whose handler calls the endpoint with
+    the request's (string) path parameters and the request itself, skipping FastAPI's per-request dependency
+    solving (about 14% of the busiest route's CPU). Only for endpoints that take no dependencies, query models or
+    body: they parse their query themselves."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint = self.endpoint
+
+        async def handle(request: Request) -> Response:
+            return await endpoint(request=request, **request.path_params)
+
+        return handle
+
+
 router = APIRouter()
+direct = APIRouter(route_class=DirectRoute)
+"""The busiest routes (see `DirectRoute`); the app includes it like `router`."""
 MAX_K = 1000
 RECS_ERRORS = responses(400, 404, 422, 503)
-
-
-class JSONBytes(Response):
-    media_type = "application/json"
-
-
-def _json(obj: Any, status_code: int = 200) -> Response:
-    return JSONBytes(json.dumps(obj, separators=(",", ":")).encode(), status_code=status_code)
 
 
 def _served(svc: ServiceState, name: str | None) -> LoadedModel:
@@ -136,14 +148,13 @@ def _recs_query(query: QueryParams) -> tuple[int, str | None, bool, list[str] | 
     return k, query.get("model") or None, exclude_seen, exclude, parse_filters(query)
 
 
-@router.get("/users/{user_id}/recommendations", response_model=Recommendations, tags=["recommendations"],
+@direct.get("/users/{user_id}/recommendations", response_model=Recommendations, tags=["recommendations"],
             openapi_extra={"parameters": _RECS_QUERY_DOCS}, responses=RECS_ERRORS)
 async def user_recommendations(user_id: str, request: Request) -> Response:
     """Top-k items for one user, from the named model's production version (query parameters: see below). With no
     model named, a running experiment answers from the user's arm. Every answer has a `request_id` and is logged
     as an impression."""
-    # The service state is read from app.state, not through Depends: solving two dependencies cost more CPU than
-    # the rest of this route's own work (the busiest route; the others keep the dependencies).
+    # The busiest route: a `DirectRoute`, so the service state is read from app.state, not through Depends.
     svc: ServiceState = request.app.state.service
     online: OnlineEval = request.app.state.online
     k, model, exclude_seen, exclude, filters = _recs_query(request.query_params)
@@ -152,7 +163,7 @@ async def user_recommendations(user_id: str, request: Request) -> Response:
         return _recommend(svc, lm, [user_id], k, exclude_seen, exclude, filters)[0]
 
     answer = online.in_experiment(user_id, k, rank) if model is None else None
-    return _json(answer or online.logged(rank(_served(svc, model)), "user"))
+    return json_response(answer or online.logged(rank(_served(svc, model)), "user"))
 
 
 @router.post("/recommendations", response_model=BatchResponse, tags=["recommendations"],
@@ -170,7 +181,7 @@ async def batch_recommendations(body: BatchRequest, svc: ServiceDep, online: Onl
         results = _recommend(*args)
     results = [online.logged(r, "batch") for r in results]
     degraded = results[0].get("degraded") if results else None
-    return _json({"model": lm.name, "version": lm.version, "results": results,
+    return json_response({"model": lm.name, "version": lm.version, "results": results,
                   **({"degraded": degraded} if degraded else {})})
 
 
@@ -193,7 +204,7 @@ async def similar_items(
     wide = view.known and (filters.restricts or filters.max_per_category is not None)
     ids, scores = lm.model.similar_items(item_id, len(lm.model.items_) if wide else k + len(view.unavailable))
     items = finish(view, ids, scores, k, filters)
-    return _json(online.logged({"item_id": item_id, "items": items, "model": lm.name, "version": lm.version},
+    return json_response(online.logged({"item_id": item_id, "items": items, "model": lm.name, "version": lm.version},
                                "similar", item_id=item_id))
 
 
@@ -230,7 +241,7 @@ async def post_events(
 @router.get("/health", tags=["operations"], response_model=HealthResponse)
 async def health(svc: ServiceDep) -> Response:
     """The process is up (always 200); `status` is degraded and `degraded` names the components that are down."""
-    return _json(health_body(svc))
+    return json_response(health_body(svc))
 
 
 @router.get("/ready", tags=["operations"], response_model=ReadyResponse,
@@ -239,7 +250,7 @@ async def ready(svc: ServiceDep) -> Response:
     """200 once at least one model is loaded (with `degraded` naming components that are down: answers still
     come), 503 before."""
     body, ok = ready_body(svc)
-    return _json(body, status.HTTP_200_OK if ok else status.HTTP_503_SERVICE_UNAVAILABLE)
+    return json_response(body, status.HTTP_200_OK if ok else status.HTTP_503_SERVICE_UNAVAILABLE)
 
 
 @router.get("/models", response_model=ModelsResponse, tags=["operations"])

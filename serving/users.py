@@ -12,6 +12,7 @@ request.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -58,24 +59,29 @@ class IdentityView:
         self.registry = registry
         self.mapping: dict[str, str] = {}
         self.erased: dict[str, str] = {}
-        self._stamps: dict[str, int | None] = {"links": -1, "erasures": -1}
+        # name -> (folder as a string, made once: this runs on every request; its last modification time)
+        self._watched: dict[str, tuple[str, int | None]] = {}
+        if lake is not None:
+            self._watched["links"] = (str(lake / IDENTITIES_DIR), -1)
+        if registry is not None:
+            self._watched["erasures"] = (str(registry / ERASURES_DIR), -1)
 
     def refresh(self) -> IdentityView:
-        if self.lake is not None and self._changed("links", self.lake / IDENTITIES_DIR):
+        if self.lake is not None and self._changed("links"):
             self.mapping = lake_resolution(self.lake)
-        if self.registry is not None and self._changed("erasures", self.registry / ERASURES_DIR):
+        if self.registry is not None and self._changed("erasures"):
             self.erased = registry_erasures(self.registry)
         return self
 
-    def _changed(self, name: str, folder: Path) -> bool:
+    def _changed(self, name: str) -> bool:
+        folder, seen = self._watched[name]
         try:
-            stamp: int | None = folder.stat().st_mtime_ns
+            stamp: int | None = os.stat(folder).st_mtime_ns
         except FileNotFoundError:
             stamp = None
-        settling = stamp is not None and time.time_ns() - stamp < _SETTLE_NS
-        if stamp == self._stamps[name] and not settling:
+        if stamp == seen and (stamp is None or time.time_ns() - stamp >= _SETTLE_NS):
             return False
-        self._stamps[name] = stamp
+        self._watched[name] = (folder, stamp)
         return True
 
 
