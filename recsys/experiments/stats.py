@@ -164,8 +164,9 @@ def user_preference_test(per_user: Sequence[float], looks: Iterable[tuple[float,
     (+1 a win, -1 a loss, 0 a tie, over the user's requests with a click).
 
     A user's requests are not independent, so a sign test over requests overstates significance as soon as users
-    come back; this tests the mean over users (normal approximation) and gives the always-valid mSPRT p-value over
-    the earlier `looks` (mean, se, users) and this one, so it may be read every day."""
+    come back; this tests the mean over users (Student's t with n - 1 degrees of freedom: exact enough for a
+    dozen users, the normal test for many) and gives the always-valid mSPRT p-value over the earlier `looks`
+    (mean, se, users) and this one, so it may be read every day."""
     x = np.asarray(per_user, dtype=np.float64)
     n = len(x)
     mean = float(x.mean()) if n else math.nan
@@ -175,8 +176,8 @@ def user_preference_test(per_user: Sequence[float], looks: Iterable[tuple[float,
     elif se == 0:
         p = 1.0 if mean == 0 else 0.0
     else:
-        p = float(2 * st.norm.sf(abs(mean) / se))
-    z = float(st.norm.ppf(1 - alpha / 2))
+        p = float(2 * st.t.sf(abs(mean) / se, n - 1))
+    z = float(st.t.ppf(1 - alpha / 2, n - 1)) if n >= 2 else math.nan
     seq = sequential_p_values([*looks, (mean, se, n)]) if math.isfinite(se) else [math.nan]
     return {"users": n, "mean_preference": mean, "se": se, "ci": [mean - z * se, mean + z * se], "p_value": p,
             "always_valid_p_value": seq[-1]}

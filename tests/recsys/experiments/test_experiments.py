@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import scipy.stats
 
 from recsys.data import Interactions
 from recsys.errors import InputError
@@ -86,7 +87,9 @@ def test_user_level_preference_test_by_hand_and_against_clustered_requests():
     out = user_preference_test([1.0, 1.0, -1.0, 0.0, 1.0])
     se = np.std([1, 1, -1, 0, 1], ddof=1) / math.sqrt(5)
     assert out["users"] == 5 and out["mean_preference"] == pytest.approx(0.4) and out["se"] == pytest.approx(se)
-    assert out["p_value"] == pytest.approx(2 * (1 - 0.5 * (1 + math.erf(0.4 / se / math.sqrt(2)))))
+    normal_p = 2 * (1 - 0.5 * (1 + math.erf(0.4 / se / math.sqrt(2))))
+    assert out["p_value"] == pytest.approx(2 * scipy.stats.t.sf(0.4 / se, 4))  # Student's t, 4 degrees of freedom
+    assert out["p_value"] > normal_p  # the normal test would overstate significance with five users
     assert out["always_valid_p_value"] == pytest.approx(msprt_p_value(0.4, se, mixing_sd(se, 5)))
     # One heavy user who won 60 requests and 20 users split evenly: the request-level sign test calls it, users don't.
     assert sign_test(60 + 10, 10) < 1e-6
