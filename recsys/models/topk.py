@@ -8,6 +8,12 @@ import numpy as np
 def top_positions(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Column positions and values of each row's `k` largest scores, best first: two ``(n_rows, k)`` arrays."""
     n = scores.shape[0]
+    if n == 1:  # one user (a served request): plain 1-d indexing, without take_along_axis's index building
+        row = scores[0]
+        part = np.argpartition(-row, k - 1)[:k] if k < len(row) else np.arange(len(row))
+        values = row[part]
+        order = np.argsort(-values, kind="stable")
+        return part[order][None], values[order][None]
     if k < scores.shape[1]:
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     else:
