@@ -9,7 +9,7 @@ as ALS's do); queries are drawn the same way. Per-query latency is one query at 
 service calls it); recall@10 is against exact scoring of the same vectors.
 
     .venv/bin/python bench/ann.py [--items 1000000] [--dim 128] [--methods ivf,hnsw,usearch] [--no-serve]
-Writes bench/results/ann.json and .md and prints one JSON line.
+Writes bench/results/ann.json and .md (`--out NAME`: NAME.json and .md) and prints one JSON line.
 """
 
 from __future__ import annotations
@@ -266,6 +266,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=8.0, help="Seconds per wrk measurement.")
     ap.add_argument("--no-serve", action="store_true", help="Skip the end-to-end service measurement.")
     ap.add_argument("--cache", type=Path, help="Folder keeping built indexes between runs (same seed, same vectors).")
+    ap.add_argument("--out", default="ann", help="Result file name under bench/results (no suffix).")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     import faiss
@@ -279,7 +280,8 @@ def main() -> None:
     from recsys.models.ann import AnnConfig
 
     default = AnnConfig()
-    res: dict[str, Any] = {"bench": "ann", "items": args.items, "dim": args.dim, "queries": args.queries,
+    res: dict[str, Any] = {"bench": "ann", "out": args.out, "items": args.items, "dim": args.dim,
+                           "queries": args.queries,
                            "methods": {}, "chosen": {}, "why": WHY,
                            "machine": f"{cpu_model()}, {os.cpu_count()} cores shared with other work (load average "
                                       f"{load:.1f} at start), faiss {faiss.__version__}",
@@ -317,8 +319,8 @@ def _finish(res: dict[str, Any]) -> None:
                     and chosen["recall@10"] >= 0.95,
                     "serve_ratio": serve is not None and serve["ratio_to_bare"] >= 0.5}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "ann.json").write_text(json.dumps(res, indent=2) + "\n")
-    write_markdown(RESULTS / "ann.md", res)
+    (RESULTS / f"{res['out']}.json").write_text(json.dumps(res, indent=2) + "\n")
+    write_markdown(RESULTS / f"{res['out']}.md", res)
 
 
 if __name__ == "__main__":
