@@ -253,6 +253,19 @@ def _ratio(num: int, den: int) -> float | None:
     return num / den if den else None
 
 
+def _medians_of(table: str, columns: Sequence[str]) -> str:
+    """CTEs ending in ``medians(col, median)``: the exact median of each column of `table` (the mean of the two
+    middle values for an even count, as DuckDB's ``median``), from each column's frequency table. ``median``
+    itself holds every value in memory and cannot spill (at 50M events: 40M sessions, beyond a 1 GB limit);
+    grouping and windows spill."""
+    freqs = ", ".join(f"f_{c} AS (SELECT {c} AS v, count(*) AS c FROM {table} WHERE {c} IS NOT NULL GROUP BY 1)"
+                      for c in columns)
+    ranked = " UNION ALL ".join(f"SELECT '{c}' AS col, v, sum(c) OVER (ORDER BY v ROWS UNBOUNDED PRECEDING) AS upto, "
+                                f"sum(c) OVER () AS total FROM f_{c}" for c in columns)
+    return (f"{freqs}, ranked AS ({ranked}), medians AS (SELECT col, (min(v) FILTER (WHERE upto >= (total + 1) // 2)"
+            " + min(v) FILTER (WHERE upto >= total // 2 + 1)) / 2 AS median FROM ranked GROUP BY col)")
+
+
 def sessions(con: duckdb.DuckDBPyConnection, gap_s: int) -> dict:
     """Sessions split at more than ``gap_s`` seconds of inactivity: count, length and events per session."""
     if gap_s <= 0:
@@ -265,9 +278,11 @@ def sessions(con: duckdb.DuckDBPyConnection, gap_s: int) -> dict:
               FROM o),
         s AS (SELECT user_id, ts, sum(first) OVER (PARTITION BY user_id ORDER BY ts
                                                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS sid FROM f),
-        per AS (SELECT user_id, sid, count(*) AS n, epoch(max(ts)) - epoch(min(ts)) AS secs FROM s GROUP BY ALL)
-        SELECT count(*), count(DISTINCT user_id), avg(secs), median(secs), avg(n), median(n), max(n),
-               count(*) FILTER (WHERE n = 1)
+        per AS MATERIALIZED (SELECT user_id, sid, count(*) AS n, epoch(max(ts)) - epoch(min(ts)) AS secs
+                             FROM s GROUP BY ALL),
+        {_medians_of("per", ("secs", "n"))}
+        SELECT count(*), count(DISTINCT user_id), avg(secs), (SELECT median FROM medians WHERE col = 'secs'),
+               avg(n), (SELECT median FROM medians WHERE col = 'n'), max(n), count(*) FILTER (WHERE n = 1)
         FROM per
         """
     ).fetchone()

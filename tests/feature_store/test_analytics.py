@@ -330,3 +330,20 @@ def test_category_funnels_take_the_catalogue_category_when_events_have_none(tmp_
     load_catalog(tmp_path / "items.jsonl", lake)
     by_category = {c["category"]: c["users"] for c in analytics_report(lake, START, END)["funnel"]["by_category"]}
     assert by_category == {"Lamps": [3, 1, 1], "Mugs": [3, 2, 0]}  # as c1/c2 from the events' own categories
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 10, 301])
+def test_exact_medians_from_frequencies_equal_duckdbs_median(n: int) -> None:
+    import duckdb
+
+    from feature_store.analytics.metrics import _medians_of
+
+    rng = np.random.default_rng(n)
+    con = duckdb.connect()
+    values = np.round(rng.exponential(100.0, n), 3)
+    values[: n // 3] = 0.0  # ties, as single-event sessions give
+    con.execute("CREATE TABLE t AS SELECT * FROM (SELECT unnest($1) AS x, unnest($2) AS k)",
+                [values.tolist(), rng.integers(1, 5, n).tolist()])
+    got = dict(con.execute(f"WITH {_medians_of('t', ('x', 'k'))} SELECT col, median FROM medians").fetchall())
+    want = con.execute("SELECT median(x), median(k) FROM t").fetchone()
+    assert got["x"] == pytest.approx(want[0]) and got["k"] == pytest.approx(want[1])
