@@ -18,6 +18,8 @@ from typing import Any
 
 import orjson
 
+from serving.schemas import JSON_OPTIONS
+
 log = logging.getLogger(__name__)
 
 
@@ -51,7 +53,7 @@ class ImpressionLog:
 
     def append(self, record: dict[str, Any], now: datetime | None = None) -> None:
         """Write one impression (a JSON line); durable against a process crash on return."""
-        data = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS)
+        data = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE | JSON_OPTIONS)
         now = now or datetime.now(UTC)
         with self._lock:
             if self._closed:

@@ -11,13 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from serving.rules import Filters
 
+JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+"""orjson options of every plain-dict answer and impression line."""
+
 
 def json_response(obj: Any, status_code: int = 200) -> Response:
     """`obj` as compact JSON, for routes that build their answer as plain dicts (no response-model validation
     per request: the models above document them). orjson: about a tenth of the standard encoder's time on a
-    recommendation answer; non-finite floats become null, as JSON has no other spelling for them."""
-    return Response(orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS), status_code=status_code,
-                    media_type="application/json")
+    recommendation answer; numpy scalars and arrays are written as numbers and lists, and non-finite floats become
+    null, as JSON has no other spelling for them."""
+    return Response(orjson.dumps(obj, option=JSON_OPTIONS), status_code=status_code, media_type="application/json")
 
 
 MAX_EXCLUDE = 10_000
