@@ -18,7 +18,8 @@ N_ITEMS = 400
 N_USERS = 120
 EXHAUSTIVE = AnnConfig(min_items=1, kind="flat")
 APPROXIMATES = [AnnConfig(min_items=1, kind="hnsw", ef_search=16, hnsw_m=8),
-                AnnConfig(min_items=1, kind="ivf", nlist=4, nprobe=2)]
+                AnnConfig(min_items=1, kind="ivf", nlist=4, nprobe=2),
+                AnnConfig(min_items=1, kind="ivfpq", nlist=4, nprobe=2, rerank=40)]
 PARAMS = {
     "als": {"factors": 16, "iterations": 5, "random_state": 0, "device": "cpu"},
     "bpr": {"factors": 16, "iterations": 20, "random_state": 0, "device": "cpu"},
@@ -66,7 +67,7 @@ def test_exhaustive_index_answers_like_exact_scoring(name: str, config: AnnConfi
     np.testing.assert_allclose(scores, want_scores, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("config", APPROXIMATES, ids=["hnsw", "ivf"])
+@pytest.mark.parametrize("config", APPROXIMATES, ids=["hnsw", "ivf", "ivfpq"])
 @pytest.mark.parametrize("name", ["als", "sasrec"])
 def test_filters_stay_exact_with_the_index(name: str, config: AnnConfig) -> None:
     model = fitted(name)
@@ -94,6 +95,27 @@ def test_filters_stay_exact_with_the_index(name: str, config: AnnConfig) -> None
     np.testing.assert_allclose(got_scores, want_scores, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("name", ["als", "bpr", "sasrec"])  # BPR's 17 dims: codes are padded to a multiple of 4
+def test_compressed_codes_are_rescored_exactly(name: str) -> None:
+    model = fitted(name)
+    # every list scanned and every item re-scored: the ranking and the scores are exact scoring's
+    assert model.build_ann(AnnConfig(min_items=1, kind="ivfpq", nlist=4, nprobe=4, rerank=N_ITEMS))
+    assert model.ann_.approximate_scores and not model.ann_.exhaustive
+    ids, scores = model.recommend(USERS, k=10)
+    want_ids, want_scores = exact_twin(model).recommend(USERS, k=10)
+    assert (ids == want_ids).all()
+    np.testing.assert_allclose(scores, want_scores, rtol=1e-4, atol=1e-4)
+    # a partial scan still returns exact scores of the items it returns, best first
+    model.build_ann(AnnConfig(min_items=1, kind="ivfpq", nlist=4, nprobe=1, rerank=20))
+    ids, scores = model.recommend(USERS[:5], k=5)
+    vectors = exact_twin(model)
+    for r, u in enumerate(USERS[:5]):
+        got = [i for i in ids[r] if i is not None]
+        exact = dict(zip(*vectors.recommend(u, k=N_ITEMS, filter_seen=False), strict=True))
+        np.testing.assert_allclose(scores[r][: len(got)], [exact[i] for i in got], rtol=1e-4, atol=1e-4)
+        assert list(scores[r][: len(got)]) == sorted(scores[r][: len(got)], reverse=True)
+
+
 def test_rows_with_too_few_survivors_report_not_ok() -> None:
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((200, 8)).astype(np.float32)
@@ -119,6 +141,10 @@ def test_index_is_saved_in_faiss_format_and_loaded(tmp_path) -> None:
     loaded = load_model(path)
     assert loaded.ann_ is not None and loaded.ann_.n_items == len(model.items_)
     assert (loaded.recommend(USERS, k=5)[0] == exact_twin(model).recommend(USERS, k=5)[0]).all()
+    codes = AnnConfig(min_items=1, kind="ivfpq", nlist=4, nprobe=2)
+    loaded = load_model(model.save(tmp_path / "als-pq", ann=codes))
+    assert loaded.ann_.approximate_scores and loaded.ann_.config == codes
+    assert (loaded.recommend(USERS, k=5)[0] == model.recommend(USERS, k=5)[0]).all()  # model: built with `codes`
 
 
 def test_min_items_comes_from_the_environment(monkeypatch) -> None:
