@@ -13,7 +13,7 @@ def test_one_row_equals_the_batch_path(k: int) -> None:
     rng = np.random.default_rng(k)
     scores = rng.integers(0, 6, size=(8, 25)).astype(np.float32)  # many ties
     scores[0, :4] = -np.inf
-    batch_pos, batch_top = top_positions(scores, min(k, 25))
+    _, batch_top = top_positions(scores, min(k, 25))
     for r in range(len(scores)):
         pos, top = top_positions(scores[r : r + 1], min(k, 25))
         assert pos.shape == (1, min(k, 25))
