@@ -132,17 +132,17 @@ class AnnIndex:
         if config.kind == "hnsw":
             index = faiss.IndexHNSWFlat(d, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = config.ef_construction
-        elif config.kind == "ivf":
-            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, config.lists_for(len(x)), faiss.METRIC_INNER_PRODUCT)
-            index.cp.seed = seed
-            sample = np.random.default_rng(seed).choice(len(x), min(len(x), 100_000), replace=False)
-            index.train(x[np.sort(sample)])
-        elif config.kind == "ivfpq":
-            x = _padded(x, -(-d // 4) * 4)  # fast-scan codes: an even number of 2-dim sub-vectors
-            index = faiss.index_factory(x.shape[1], f"IVF{config.lists_for(len(x))},PQ{x.shape[1] // 2}x4fs",
-                                        faiss.METRIC_INNER_PRODUCT)
+        elif config.kind in ("ivf", "ivfpq"):  # inverted files: k-means lists trained on a sample
+            if config.kind == "ivf":
+                index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, config.lists_for(len(x)),
+                                           faiss.METRIC_INNER_PRODUCT)
+            else:
+                x = _padded(x, -(-d // 4) * 4)  # fast-scan codes: an even number of 2-dim sub-vectors
+                index = faiss.index_factory(x.shape[1], f"IVF{config.lists_for(len(x))},PQ{x.shape[1] // 2}x4fs",
+                                            faiss.METRIC_INNER_PRODUCT)
             faiss.extract_index_ivf(index).cp.seed = seed
-            sample = np.random.default_rng(seed).choice(len(x), min(len(x), 200_000), replace=False)
+            most = 100_000 if config.kind == "ivf" else 200_000  # the codes' sub-quantisers learn from more
+            sample = np.random.default_rng(seed).choice(len(x), min(len(x), most), replace=False)
             index.train(x[np.sort(sample)])
         else:
             index = faiss.IndexFlatIP(d)

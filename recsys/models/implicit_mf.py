@@ -8,6 +8,7 @@ and its own threads already use every core.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -23,17 +24,16 @@ from recsys.models.history import history_rows, weights_on
 from recsys.models.warm import carry_rows
 
 log = logging.getLogger(__name__)
-_BLAS: list[Any] = []
 
 
+@functools.cache
 def _blas_controller() -> Any:
     """One threadpoolctl controller for the process: finding the loaded libraries (reading the process's memory
     map) costs about a millisecond, far more than a served fold-in; limiting through a kept controller does not."""
-    if not _BLAS:
-        from threadpoolctl import ThreadpoolController
+    from threadpoolctl import ThreadpoolController
 
-        _BLAS.append(ThreadpoolController())
-    return _BLAS[0]
+    return ThreadpoolController()
+
 
 def implicit_gpu_available() -> bool:
     """True when implicit was built with CUDA and sees a GPU."""
