@@ -95,6 +95,7 @@ class AnnIndex:
     def __init__(self, index: Any, config: AnnConfig) -> None:
         self.index = index
         self.config = config
+        self._n_items, self._dim = int(index.ntotal), int(index.d)  # fixed once built; read on every request
         self._tune()
 
     def _tune(self) -> None:
@@ -105,7 +106,7 @@ class AnnIndex:
 
     @property
     def n_items(self) -> int:
-        return int(self.index.ntotal)
+        return self._n_items
 
     @property
     def approximate_scores(self) -> bool:
@@ -152,7 +153,7 @@ class AnnIndex:
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-`k` by inner product: ``(indices, scores)``, each ``(len(queries), k)``; -1 / -inf past the end."""
-        q = _padded(np.ascontiguousarray(queries, dtype=np.float32), int(self.index.d))
+        q = _padded(np.ascontiguousarray(queries, dtype=np.float32), self._dim)
         scores, idx = self.index.search(q, int(min(k, self.n_items)))
         scores[idx < 0] = -np.inf
         return idx, scores
@@ -191,7 +192,8 @@ def filtered_top_k(index: AnnIndex, queries: np.ndarray, k: int, banned: list[np
                    allowed: np.ndarray | None, item_vectors: np.ndarray | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top-`k` per query among items not in ``banned[r]`` and (when given) in the boolean mask `allowed`. An index
-    with approximate scores fetches at least ``config.rerank`` and re-scores them exactly from `item_vectors`.
+    with approximate scores fetches at least ``config.rerank`` and re-scores the survivors exactly from
+    `item_vectors`.
 
     Returns ``(indices, scores, ok)``; a row with ``ok`` False had fewer than k survivors among the fetched
     items and must be scored exactly (its indices/scores are undefined). Survivors keep their exact inner product
@@ -199,40 +201,45 @@ def filtered_top_k(index: AnnIndex, queries: np.ndarray, k: int, banned: list[np
     """
     n = len(queries)
     cfg = index.config
-    need = np.array([min(len(b) + cfg.overfetch * k, index.n_items) for b in banned], dtype=np.int64)
+    n_items = index.n_items
+    approximate = index.approximate_scores
+    if approximate and item_vectors is None:
+        raise ValueError("an index with approximate scores needs the item vectors to re-score")
+    need = np.array([min(len(b) + cfg.overfetch * k, n_items) for b in banned], dtype=np.int64)
     out_idx = np.full((n, k), -1, dtype=np.int64)
     out_scores = np.full((n, k), -np.inf, dtype=np.float32)
     ok = np.zeros(n, dtype=bool)
-    rows = np.flatnonzero((need <= cfg.max_fetch) | (need >= index.n_items))  # others: too many banned to fetch
+    rows = np.flatnonzero((need <= cfg.max_fetch) | (need >= n_items))  # others: too many banned to fetch
     if not len(rows):
         return out_idx, out_scores, ok
-    fetch = int(min(max(need[rows].max(), k, cfg.rerank if index.approximate_scores else 0), index.n_items))
-    idx, scores = index.search(queries[rows], fetch)
-    if index.approximate_scores:
-        if item_vectors is None:
-            raise ValueError("an index with approximate scores needs the item vectors to re-score")
-        idx, scores = _rescored(item_vectors, queries[rows], idx)
-    complete = fetch >= index.n_items and index.exhaustive  # the whole catalogue was ranked
+    fetch = int(min(max(need[rows].max(), k, cfg.rerank if approximate else 0), n_items))
+    q = queries[rows]
+    idx, scores = index.search(q, fetch)
+    complete = fetch >= n_items and index.exhaustive  # the whole catalogue was ranked
     for j, r in enumerate(rows):
-        keep = idx[j] >= 0
-        if len(banned[r]):  # a set: a few dozen lookups cost less than np.isin's sort
-            ban = set(banned[r].tolist())
-            keep &= np.fromiter((i not in ban for i in idx[j].tolist()), dtype=bool, count=fetch)
-        if allowed is not None:
-            keep &= allowed[np.maximum(idx[j], 0)]
-        got_idx, got = idx[j][keep][:k], scores[j][keep][:k]
+        keep = _survivors(idx[j], banned[r], allowed)
+        got_idx = idx[j][keep]
+        if approximate:  # the survivors' exact inner products, best first
+            got = item_vectors[got_idx] @ q[j].astype(item_vectors.dtype, copy=False)  # type: ignore[index]
+            order = np.argsort(-got, kind="stable")[:k]
+            got_idx, got = got_idx[order], got[order]
+        else:
+            got_idx, got = got_idx[:k], scores[j][keep][:k]
         if len(got_idx) == k or complete:
             out_idx[r, :len(got_idx)], out_scores[r, :len(got_idx)] = got_idx, got
             ok[r] = True
     return out_idx, out_scores, ok
 
 
-def _rescored(item_vectors: np.ndarray, queries: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The fetched `idx` re-scored exactly (inner products with `queries`) and re-sorted, -1 entries last."""
-    scores = np.einsum("nd,nfd->nf", queries.astype(np.float32), item_vectors[np.maximum(idx, 0)])
-    scores[idx < 0] = -np.inf
-    order = np.argsort(-scores, axis=1, kind="stable")
-    return np.take_along_axis(idx, order, axis=1), np.take_along_axis(scores, order, axis=1)
+def _survivors(fetched: np.ndarray, banned: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
+    """Mask of `fetched` (-1: past the end) that are real items, not `banned`, and `allowed` when given."""
+    keep = fetched >= 0
+    if len(banned):  # a sorted copy of a few dozen ids and one binary search per fetched id
+        ban = np.sort(banned)
+        keep &= ban[np.minimum(np.searchsorted(ban, fetched), len(ban) - 1)] != fetched
+    if allowed is not None:
+        keep &= allowed[np.maximum(fetched, 0)]
+    return keep
 
 
 def rank_vectors(index: AnnIndex, item_vectors: np.ndarray, queries: np.ndarray, k: int, banned: list[np.ndarray],
