@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         def on_change(models: dict[str, LoadedModel]) -> None:
             _publish_versions(metrics, models)
             bind_live_events(models, store, settings.history_limit)
+            prepare_top_k(models, settings.max_batch_users, settings.compute_threads)
 
         holder.on_change = on_change
         result = await run_in_threadpool(holder.refresh)
@@ -130,6 +131,24 @@ def limit_threads(n: int) -> None:
     threadpool_limits(limits=n)
     if "torch" in sys.modules:  # loaded by a torch model: cap it too, without importing it otherwise
         sys.modules["torch"].set_num_threads(n)
+
+
+def prepare_top_k(models: dict[str, LoadedModel], max_batch_users: int, threads: int) -> None:
+    """Import torch when a model is loaded whose largest batch ranks blocks big enough for torch's top-k
+    (`recsys.models.topk`), so that the first such batch does not pay the import (seconds, holding the GIL), and
+    cap its threads as `limit_threads` does."""
+    import sys
+
+    from recsys.models.topk import TORCH_MIN_SCORES
+
+    if "torch" in sys.modules or all(len(lm.model.items_) * max_batch_users < TORCH_MIN_SCORES
+                                     for lm in models.values()):
+        return
+    import torch
+
+    log.info("imported torch for the top-k of large batches")
+    if threads > 0:
+        torch.set_num_threads(threads)
 
 
 async def _poll(holder: ModelHolder, metrics: ServiceMetrics, interval: float) -> None:
