@@ -64,7 +64,7 @@ def run(ds: str, continues: list[int], full: bool, overrides: dict[str, Any], ou
     res: dict[str, Any] = {"dataset": ds, "params": params, "machine": machine(), "variants": {},
                            "started": datetime.now(UTC).isoformat(timespec="seconds")}
     changed = overrides
-    if only_users:  # the earlier run's recipe, with these overrides
+    if only_users and out.exists():  # the earlier run's recipe, with these overrides
         res = json.loads(out.read_text())
         changed = {k: v for k, v in overrides.items() if res["params"].get(k) != v}
         params = {**res["params"], **overrides}
@@ -143,6 +143,8 @@ def markdown() -> str:
              f"within the full refit's 95% CI in at most {GOAL:.0%} of today's time.", ""]
     for path in sorted(RESULTS.glob("refit-*.json")):
         r = json.loads(path.read_text())
+        if "early_stopping" not in r:  # a run still in its first fit, or one variant on its own
+            continue
         es, m = r["early_stopping"], r["machine"]
         lines += [f"## {r['dataset']}", "",
                   f"Early-stopping fit: {es['seconds']:.0f} s, {es['epochs_trained']} epochs "
@@ -189,6 +191,7 @@ def main() -> int:
                     help="Only the --users-share variant, added to this data set's earlier JSON.")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Override a SASRec param.")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--out", help="Result file name under bench/results, no suffix (default: refit-DATASET).")
     ap.add_argument("--report", action="store_true", help="Only rewrite refit.md from the JSON files.")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -204,7 +207,7 @@ def main() -> int:
             torch.set_num_threads(args.threads)
         overrides = {k: json.loads(v) for k, _, v in (s.partition("=") for s in args.set)}
         continues = [int(n) for n in args.continues.split(",") if n]
-        run(args.dataset, continues, args.full, overrides, RESULTS / f"refit-{args.dataset}.json",
+        run(args.dataset, continues, args.full, overrides, RESULTS / f"{args.out or 'refit-' + args.dataset}.json",
             users_share=args.users_share, only_users=args.only_users)
     (RESULTS / "refit.md").write_text(markdown())
     print(markdown())
