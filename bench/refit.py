@@ -146,7 +146,8 @@ def markdown() -> str:
         if "early_stopping" not in r:  # a run still in its first fit, or one variant on its own
             continue
         es, m = r["early_stopping"], r["machine"]
-        lines += [f"## {r['dataset']}", "",
+        extra = "" if path.stem == f"refit-{r['dataset']}" else f" ({path.stem})"
+        lines += [f"## {r['dataset']}{extra}", "",
                   f"Early-stopping fit: {es['seconds']:.0f} s, {es['epochs_trained']} epochs "
                   f"(best {es['best_epoch']}); "
                   f"today's run: {r['today_seconds']} s ({r['today']}; quality reference: {r['quality_reference']}). "
