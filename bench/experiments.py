@@ -187,35 +187,24 @@ def _with_propensity(p: np.ndarray, f: np.ndarray, cap: np.ndarray) -> np.ndarra
     return np.minimum(p * f.reshape(shape), cap)
 
 
-def power_ab(pa: np.ndarray, pb: np.ndarray, cap: np.ndarray, spread: float, n: int, sims: int, reqs: int,
-             rng: np.random.Generator) -> float:
-    """Share of A/B experiments of `n` users (half each arm, `reqs` lists each) where b's CTR lift is significant."""
+def power_ab(arms: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]], cap: np.ndarray,
+             spread: float, n: int, sims: int, reqs: int, rng: np.random.Generator, metric: str = "ctr",
+             p_buy: float = 0.0) -> float:
+    """Share of A/B experiments of `n` users (half each arm, `reqs` lists each) where b's lift in `metric` is
+    significant, as the report tests it. `arms`: (click probabilities, prices) per position of a's and b's lists.
+    ``ctr``: lists with a click; ``conversion_rate``: users with a purchase; ``revenue_per_user``. Positions are
+    clicked independently (the simulator's behaviour), so each position's purchases over `reqs` lists are one
+    binomial draw with the funnel's `p_buy` per click."""
     wins = 0
     for _ in range(sims):
         stats = []
-        for probs in (pa, pb):
+        for probs, price in arms:
             users = rng.integers(0, len(probs), n // 2)
             p = _with_propensity(probs[users], _propensity(len(users), spread, rng), cap)
-            clicked = rng.binomial(reqs, 1 - np.prod(1 - p, axis=1))  # lists with a click
-            stats.append(ArmStats.from_arrays(np.full(len(users), reqs), clicked))
-        r = relative_lift(stats[0], stats[1])
-        wins += r.p_value < ALPHA and r.relative > 0
-    return wins / sims
-
-
-def power_ab_business(pa: np.ndarray, pb: np.ndarray, price_a: np.ndarray, price_b: np.ndarray, p_buy: float,
-                      cap: np.ndarray, spread: float, metric: str, n: int, sims: int, reqs: int,
-                      rng: np.random.Generator) -> float:
-    """Share of A/B experiments of `n` users (half each arm, `reqs` lists each) where b's lift in `metric`
-    (``conversion_rate``: users with a purchase; ``revenue_per_user``) is significant, as the report tests it.
-    Positions are clicked independently (the simulator's behaviour), so each position's purchases over `reqs`
-    lists are one binomial draw."""
-    wins = 0
-    for _ in range(sims):
-        stats = []
-        for probs, price in ((pa, price_a), (pb, price_b)):
-            users = rng.integers(0, len(probs), n // 2)
-            p = _with_propensity(probs[users], _propensity(len(users), spread, rng), cap)
+            if metric == "ctr":
+                clicked = rng.binomial(reqs, 1 - np.prod(1 - p, axis=1))  # lists with a click
+                stats.append(ArmStats.from_arrays(np.full(len(users), reqs), clicked))
+                continue
             bought = rng.binomial(reqs, p * p_buy)  # (users, positions)
             y = (bought.sum(axis=1) > 0) if metric == "conversion_rate" else (bought * price[users]).sum(axis=1)
             stats.append(ArmStats.from_arrays(np.ones(len(users)), y))
@@ -289,15 +278,14 @@ def power(root: Path, sims: int, requests: list[int], rng: np.random.Generator) 
     out = {}
     for a, b in (("als", "sasrec"), ("itemknn", "sasrec"), ("als", "itemknn"), ("popularity", "sasrec")):
         probs, credit = interleavings(data, a, b)
+        arms = ((data["probs"][a], data["prices"][a]), (data["probs"][b], data["prices"][b]))
         for reqs, spread in ((r, sp) for r in requests for sp in SPREADS):
             t = time.perf_counter()
-            ab = users_needed(lambda n, s, r, g, a=a, b=b, sp=spread: power_ab(
-                data["probs"][a], data["probs"][b], cap, sp, n, s, r, g), sims, reqs, rng)
+            ab = users_needed(lambda n, s, r, g, ar=arms, sp=spread: power_ab(ar, cap, sp, n, s, r, g), sims, reqs, rng)
             il = users_needed(lambda n, s, r, g, p=probs, c=credit, sp=spread: power_interleaving(
                 p, c, cap, sp, n, s, r, g), sims, reqs, rng)
-            business = {m: users_needed(lambda n, s, r, g, a=a, b=b, sp=spread, m=m: power_ab_business(
-                data["probs"][a], data["probs"][b], data["prices"][a], data["prices"][b], data["p_buy"], cap, sp, m,
-                n, s, r, g), sims, reqs, rng, BUSINESS_GRID) for m in BUSINESS}
+            business = {m: users_needed(lambda n, s, r, g, ar=arms, sp=spread, m=m: power_ab(
+                ar, cap, sp, n, s, r, g, m, data["p_buy"]), sims, reqs, rng, BUSINESS_GRID) for m in BUSINESS}
             na, ni = ab["users_for_80pct_power"], il["users_for_80pct_power"]
             ctr = {m: float((1 - np.prod(1 - data["probs"][m], axis=1)).mean()) for m in (a, b)}
             ratios = {m: _ratio(r["users_for_80pct_power"], ni, BUSINESS_GRID) for m, r in business.items()}
@@ -322,7 +310,7 @@ def _n(r: dict[str, Any], grid: list[int] = GRID) -> str:
     v = r["users_for_80pct_power"]
     if not v:
         return f"> {grid[-1]:,}"
-    return f"<= {v:,}" if r["grid_users"] == GRID[0] else f"{v:,}"  # already powered at the smallest count
+    return f"<= {v:,}" if r["grid_users"] == grid[0] else f"{v:,}"  # already powered at the smallest count
 
 
 def _power_reading(power: dict[str, Any]) -> str:
@@ -345,7 +333,7 @@ def _business_table(power: dict[str, Any]) -> list[str]:
              "The same experiments, with the A/B arm tested on what the report's A/B lift also offers and what teams "
              "decide on: conversion (share of users with a purchase) and revenue per user, each user's purchases "
              "drawn from the simulator's click -> cart -> purchase funnel (p = "
-             f"{rows[0].get('p_buy', 0.042):.3f} per click) at the listed items' prices. Interleaving is the same "
+             f"{rows[0]['p_buy']:.3f} per click) at the listed items' prices. Interleaving is the same "
              "click-preference test as above.", "",
              "| b over a | lists per user | click propensity spread | A/B users (conversion) | "
              "A/B users (revenue per user) | interleaving users | ratio (conversion) | ratio (revenue) | "
