@@ -135,8 +135,8 @@ def limit_threads(n: int) -> None:
 
 def prepare_top_k(models: dict[str, LoadedModel], max_batch_users: int, threads: int) -> None:
     """Import torch when a model is loaded whose largest batch ranks blocks big enough for torch's top-k
-    (`recsys.models.topk`), so that the first such batch does not pay the import (seconds, holding the GIL), and
-    cap its threads as `limit_threads` does."""
+    (`recsys.models.topk`), so that the first such batch does not pay the import (seconds, holding the GIL), then
+    cap its threads with the others' (`limit_threads`)."""
     import sys
 
     from recsys.models.topk import TORCH_MIN_SCORES
@@ -144,11 +144,10 @@ def prepare_top_k(models: dict[str, LoadedModel], max_batch_users: int, threads:
     if "torch" in sys.modules or all(len(lm.model.items_) * max_batch_users < TORCH_MIN_SCORES
                                      for lm in models.values()):
         return
-    import torch
+    import torch  # noqa: F401
 
     log.info("imported torch for the top-k of large batches")
-    if threads > 0:
-        torch.set_num_threads(threads)
+    limit_threads(threads)
 
 
 async def _poll(holder: ModelHolder, metrics: ServiceMetrics, interval: float) -> None:
