@@ -147,9 +147,14 @@ def test_index_is_saved_in_faiss_format_and_loaded(tmp_path) -> None:
     assert (loaded.recommend(USERS, k=5)[0] == model.recommend(USERS, k=5)[0]).all()  # model: built with `codes`
 
 
-def test_min_items_comes_from_the_environment(monkeypatch) -> None:
+def test_min_items_and_kind_come_from_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("RECSYS_ANN_MIN_ITEMS", "123")
-    assert AnnConfig.from_env().min_items == 123
+    monkeypatch.setenv("RECSYS_ANN_KIND", "ivfpq")
+    assert (AnnConfig.from_env().min_items, AnnConfig.from_env().kind) == (123, "ivfpq")
+    assert AnnConfig.from_env(kind="flat").kind == "flat"  # explicit settings win
+    monkeypatch.setenv("RECSYS_ANN_KIND", "annoy")
+    with pytest.raises(ValueError, match="RECSYS_ANN_KIND"):
+        AnnConfig.from_env()
     monkeypatch.setenv("RECSYS_ANN_MIN_ITEMS", "many")
     with pytest.raises(ValueError, match="RECSYS_ANN_MIN_ITEMS"):
         AnnConfig.from_env()
