@@ -10,6 +10,7 @@ import numpy as np
 from recsys.models.device import DEVICES
 
 LOSSES = ("ce", "sampled")
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,10 @@ class SASRecConfig:
     # where and how reproducibly
     random_state: int = 0
     device: str = "auto"
+    precision: str = "auto"
+    """"auto" (bf16 autocast on CUDA, float32 on CPU), "bf16" or "fp32"."""
+    compile: bool = False
+    """Train through `torch.compile` (dynamic shapes: batches are trimmed to their longest sequence)."""
 
     def validate(self) -> SASRecConfig:
         """Self, once every field is checked; ValueError naming the first bad one otherwise."""
@@ -62,6 +67,10 @@ class SASRecConfig:
             raise ValueError(f"SASRec time_budget_s must be positive or None, got {self.time_budget_s}")
         if self.device not in DEVICES:
             raise ValueError(f"SASRec device must be one of {DEVICES}, got {self.device!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"SASRec precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if not isinstance(self.compile, bool | np.bool_):
+            raise ValueError(f"SASRec compile must be true or false, got {self.compile!r}")
         return self
 
     def to_dict(self) -> dict[str, Any]:

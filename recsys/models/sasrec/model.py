@@ -41,7 +41,9 @@ class SASRec(Recommender):
     loss: "ce" (softmax over the whole catalog) or "sampled" (softmax over the target and `n_negatives` uniformly
         sampled items shared by a batch: for catalogs too large for the full softmax).
     random_state: seeds torch, numpy and the batch order (bit-identical results on CPU).
-    device: "auto" (cuda when available, else cpu), "cpu" or "cuda"; on cuda, bf16 autocast.
+    device: "auto" (cuda when available, else cpu), "cpu" or "cuda".
+    precision: "auto" (bf16 autocast on cuda, float32 on cpu), "bf16" or "fp32".
+    compile: train through `torch.compile` (pays a compilation at the start of each fit; for long GPU runs).
     time_budget_s: stop after the epoch that exhausts this many seconds of training (for jobs with a deadline;
         the best epoch so far is kept; results then depend on the machine's speed).
     """
@@ -72,6 +74,8 @@ class SASRec(Recommender):
         random_state: int = D.random_state,
         device: str = D.device,
         time_budget_s: float | None = D.time_budget_s,
+        precision: str = D.precision,
+        compile: bool = D.compile,
     ) -> None:
         self.hidden = hidden
         self.layers = layers
@@ -90,6 +94,8 @@ class SASRec(Recommender):
         self.random_state = random_state
         self.device = device
         self.time_budget_s = time_budget_s
+        self.precision = precision
+        self.compile = compile
 
     # ---------------------------------------------------------------- what a fit reports
     @property
@@ -154,7 +160,7 @@ class SASRec(Recommender):
         self.net_.eval()
         windows = [h[-self.max_len:] for h in histories]
         states = self._cached_states(windows)  # (B, C)
-        with autocast(self.device_):
+        with autocast(self.device_, self.precision):
             logits = states @ self.net_.item_weights().T  # (B, n_items)
         out = logits.float().cpu().numpy()
         empty = np.array([len(h) == 0 for h in histories], dtype=bool)
@@ -174,11 +180,11 @@ class SASRec(Recommender):
         state's last bits depend on the batch's padding, and batch answers must not depend on earlier calls)."""
         cache = self.state_cache
         if cache is None or len(windows) != 1:
-            return last_states(self.net_, windows, self.max_len, self.device_)
+            return last_states(self.net_, windows, self.max_len, self.device_, self.precision)
         key = np.ascontiguousarray(windows[0], dtype=np.int64).tobytes()
         state = cache.get(key)
         if state is None:
-            state = last_states(self.net_, windows, self.max_len, self.device_)
+            state = last_states(self.net_, windows, self.max_len, self.device_, self.precision)
             cache.put(key, state)
         return state
 

@@ -102,18 +102,19 @@ def windows(seqs: Sequence[np.ndarray], length: int) -> np.ndarray:
     return out
 
 
-def autocast(device: torch.device) -> Any:
-    """bf16 autocast on CUDA; nothing on CPU."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def autocast(device: torch.device, precision: str = "auto") -> Any:
+    """bf16 autocast for "bf16", and for "auto" on CUDA; nothing (float32) otherwise."""
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()
 
 
-def last_states(net: SASRecNet, seqs: Sequence[np.ndarray], max_len: int, device: torch.device) -> torch.Tensor:
+def last_states(net: SASRecNet, seqs: Sequence[np.ndarray], max_len: int, device: torch.device,
+                precision: str = "auto") -> torch.Tensor:
     """The network's state after each sequence's newest item (of its last `max_len`), ``(len(seqs), C)``."""
     parts = []
     for lo in range(0, len(seqs), SCORE_BATCH):
         tokens = torch.from_numpy(windows(seqs[lo:lo + SCORE_BATCH], max_len)).to(device)  # (B, T)
-        with autocast(device):
+        with autocast(device, precision):
             parts.append(net(tokens)[:, -1].float())  # (B, C)
     return torch.cat(parts) if parts else torch.zeros((0, net.ln_f.normalized_shape[0]), device=device)

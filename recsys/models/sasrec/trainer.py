@@ -47,6 +47,8 @@ class Trainer:
         self.seen = seen
         self.device = device
         self.progress = progress
+        # The compiled module shares the net's parameters; shapes vary with each batch's longest sequence.
+        self.forward = torch.compile(net, dynamic=True) if config.compile else net
 
     def run(self, val_users: np.ndarray, val_targets: list[np.ndarray], rng: np.random.Generator) -> TrainResult:
         """Train up to ``config.epochs`` epochs, checking validation NDCG@10 every ``eval_every``; the net ends
@@ -102,8 +104,8 @@ class Trainer:
             tokens = torch.from_numpy(windows(seqs, self.config.max_len + 1)).to(self.device)  # (B, T+1)
             inputs, targets = tokens[:, :-1], tokens[:, 1:]  # (B, T) each
             keep = (inputs > 0) & (targets > 0)
-            with autocast(self.device):
-                h = self.net(inputs)[keep]  # (N, C): only real positions reach the (costly) output layer
+            with autocast(self.device, self.config.precision):
+                h = self.forward(inputs)[keep]  # (N, C): only real positions reach the (costly) output layer
                 loss = self.loss(h, targets[keep])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -147,8 +149,9 @@ class Trainer:
         weights = self.net.item_weights()
         for lo in range(0, len(users), SCORE_BATCH):
             batch = users[lo:lo + SCORE_BATCH]
-            states = last_states(self.net, [self.sequences[u] for u in batch], self.config.max_len, self.device)
-            with autocast(self.device):
+            states = last_states(self.net, [self.sequences[u] for u in batch], self.config.max_len, self.device,
+                                 self.config.precision)
+            with autocast(self.device, self.config.precision):
                 scores = (states @ weights.T).float().cpu().numpy()  # (B, n_items)
             hits = np.zeros((len(batch), min(VAL_K, scores.shape[1])), dtype=bool)
             for r, u in enumerate(batch):

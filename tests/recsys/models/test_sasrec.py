@@ -187,13 +187,32 @@ def test_invalid_parameters_and_unfitted_use_raise_clear_errors() -> None:
         SASRec(loss="bce").fit(data)
     with pytest.raises(ValueError, match="divisible"):
         SASRec(hidden=10, heads=3).fit(data)
+    with pytest.raises(ValueError, match="precision"):
+        SASRec(precision="fp16").fit(data)
+    with pytest.raises(ValueError, match="compile"):
+        SASRec(compile="yes").fit(data)  # type: ignore[arg-type]
     with pytest.raises(NotFittedError):
         SASRec().recommend("u0")
 
 
+def test_bf16_autocast_and_compiled_training_learn_the_pattern_and_save_their_settings(tmp_path) -> None:
+    """bf16 autocast runs on the CPU too; `torch.compile` trains the same network (its parameters are shared, so
+    early stopping's best weights and the saved artifact are the plain network's)."""
+    bf16 = fit_chain(precision="bf16")
+    assert next_item_hit_rate(bf16) >= 0.8
+    compiled = fit_chain(precision="bf16", compile=True)
+    assert next_item_hit_rate(compiled) >= 0.8
+    loaded = load_model(compiled.save(tmp_path / "compiled"))
+    assert (loaded.precision, loaded.compile) == ("bf16", True)
+    a, _ = compiled.recommend(["u1", "u2"], k=5)
+    b, _ = loaded.recommend(["u1", "u2"], k=5)
+    assert (a == b).all()
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here: the bf16 autocast path needs one")
-def test_cuda_bf16_autocast_trains_and_scores(tmp_path) -> None:
-    model = fit_chain(device="cuda")
+@pytest.mark.parametrize("compile_net", [False, True], ids=["eager", "compiled"])
+def test_cuda_bf16_autocast_trains_and_scores(tmp_path, compile_net: bool) -> None:
+    model = fit_chain(device="cuda", compile=compile_net)
     assert model.device_.type == "cuda"
     assert next_item_hit_rate(model) >= 0.8
     loaded = load_model(model.save(tmp_path / "cuda"))
