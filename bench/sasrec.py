@@ -116,7 +116,7 @@ def write_report() -> Path:
     for path in sorted(RESULTS.glob("sasrec-*.json")):
         r = json.loads(path.read_text())
         keys = ("hidden", "layers", "heads", "dropout", "max_len", "lr", "batch_size", "loss", "n_negatives",
-                "patience", "eval_every", "val_window", "time_budget_s")
+                "patience", "eval_every", "val_window", "time_budget_s", "precision")
         hp = ", ".join(f"{k}={r['params'][k]}" for k in keys if k in r["params"])
         rows.append(f"| {path.stem} | {r['dataset']} | {r['ndcg@10']:.4f} | {r['hr@10']:.4f} | "
                     f"{target_cell(r)} | {r.get('no_refit', r)['ndcg@10']:.4f} | "
