@@ -7,21 +7,10 @@ early-stopped run, and test NDCG@10 of the early-stopped model (leave-one-out, f
 the validation item given as live history). Goal (issue 19): the best quality in at most 120 s on the MovieLens-1M
 part.
 
-On a machine with a CUDA GPU, from the project root (the data sets travel in an ignored folder, never committed):
-
-    mkdir -p .gpudata/movielens-1m-partial .gpudata/amazon-s3rec-sequences
-    cp ../shared/data/movielens-1m-partial/ratings_users1-2999.dat.gz .gpudata/movielens-1m-partial/
-    cp ../shared/data/amazon-s3rec-sequences/Beauty.txt .gpudata/amazon-s3rec-sequences/
-    RECSYS_DATA_DIR=.gpudata PYTHONPATH=. python3 bench/gpu.py [--out-dir DIR] [--budget-s 90]
-
-It needs numpy, scipy, pandas and torch, and implicit for the ALS rows. implicit's PyPI wheel holds its CUDA 13
-solver, which loads only beside RAPIDS' memory manager; where they are missing, carry the wheels (13.6 MB in all):
-
-    pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \
-        --platform manylinux_2_28_x86_64 -d .whl implicit==0.7.3 rmm-cu13 librmm-cu13 rapids-logger
-
-and there `pip install --no-index --no-deps --target /tmp/site .whl/*.whl` with `PYTHONPATH=.:/tmp/site` (torch,
-imported first, has loaded the cuBLAS that implicit's solver links to). Nothing else of the project's dependencies.
+On a machine with a CUDA GPU and PyTorch: `bench/gpu_prepare.sh` (here) copies the two data sets into the ignored
+folder .gpudata/ and implicit's CUDA wheels into .whl/ (implicit's PyPI wheel holds its CUDA 13 solver, which loads
+only beside RAPIDS' memory manager), and prints the command to run there with what to carry. Besides those wheels
+the script needs only numpy, scipy, pandas and torch.
 `--smoke` runs two epochs on a slice of each data set, on any device (CPU included), to check the script.
 Writes gpu.json and gpu.md under --out-dir (default bench/results).
 """
@@ -92,9 +81,11 @@ def run_als(data: tuple, device: str) -> dict[str, Any]:
     """implicit's ALS on the leave-one-out training data (validation items included), as the nightly run fits it."""
     try:
         from recsys.models.implicit_mf import ALS, implicit_gpu_available
-    except ImportError as err:
-        return {"device": device, "error": f"implicit is not installed here: {err}"}
-    if device == "cuda" and not implicit_gpu_available():
+
+        usable = device != "cuda" or implicit_gpu_available()
+    except Exception as err:  # a missing package or a CUDA library that fails to load: a row, not a lost run
+        return {"device": device, "error": f"implicit cannot run here: {err}"}
+    if not usable:
         return {"device": device, "error": "implicit has no usable CUDA build here (implicit.gpu.HAS_CUDA is False)"}
     _, train, _, test = data
     model = ALS(factors=128, iterations=15, device=device)
