@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from machine import cpu_model  # bench/machine.py
 from sasrec import PRESETS, evaluate, leave_one_out, load_sequences  # bench/sasrec.py (scripts run from bench/)
 
 from recsys.models.sasrec import SASRec
@@ -108,19 +109,24 @@ def write_markdown(path: Path, res: dict[str, Any]) -> None:
     for r in res["als"]:
         als.append(f"| {r['device']} | {r.get('fit_s', '-')} | {r.get('ndcg@10', '-')} |" if "error" not in r
                    else f"| {r['device']} | {r['error']} | - |")
-    goal = res["goal"]
     text = ["# GPU bench", "", f"Device: {res['device']}. Host: {res['host']}. torch {res['torch']}.", "",
             "SASRec with bench/sasrec.py's presets (leave-one-out, full ranking, seen items excluded), early stopping "
             "on the validation item; test NDCG@10 of the early-stopped model with the validation item as live history "
             "(no refit). Time to best: from the start of the fit to the end of the best validation epoch's training. "
             f"Each run capped at {res['budget_s']:.0f} s.", "", *rows, "",
-            f"Goal: best quality in at most {GOAL_S:.0f} s on the MovieLens-1M part: "
-            + ("not judged (a smoke run: two epochs on 300 users)" if res["smoke"] else
-               f"**{'met' if goal['met'] else 'missed'}** ({goal['variant']}: {goal['time_to_best_s']} s)"
-               if goal.get("variant") else "**not shown** (no run on it stopped early within the budget)"), "",
+            f"Goal: best quality in at most {GOAL_S:.0f} s on the MovieLens-1M part: {_verdict(res)}", "",
             "## implicit ALS (MovieLens-1M part, 128 factors, 15 iterations)", "", *als, "",
             f"Command: `{res['command']}`", ""]
     path.write_text("\n".join(text))
+
+
+def _verdict(res: dict[str, Any]) -> str:
+    goal = res["goal"]
+    if res["smoke"]:
+        return "not judged (a smoke run: two epochs on 300 users)"
+    if "variant" not in goal:
+        return "**not shown** (no run on it stopped early within the budget)"
+    return f"**{'met' if goal['met'] else 'missed'}** ({goal['variant']}: {goal['time_to_best_s']} s)"
 
 
 def main() -> None:
@@ -138,7 +144,7 @@ def main() -> None:
     res: dict[str, Any] = {
         "bench": "gpu", "budget_s": args.budget_s, "smoke": args.smoke, "torch": torch.__version__,
         "device": torch.cuda.get_device_name() if args.device == "cuda" else "CPU (no GPU)",
-        "host": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "host": f"{cpu_model(platform.processor() or platform.machine())}, {os.cpu_count()} cores",
         "command": "python bench/gpu.py " + " ".join(sys.argv[1:]), "sasrec": [], "als": []}
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for dataset in args.datasets.split(","):
